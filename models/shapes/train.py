@@ -1,0 +1,337 @@
+"""The shipped model's recipe: `python -m models.shapes.train`.
+
+Two stages, both seeded and resumable:
+1. a one-level VAE learns to be (nearly) the identity on the world's pictures, once; it is then frozen, since
+   the UNet's latents depend on it;
+2. the UNet and the text encoder learn together: v-prediction on a cosine schedule, AdamW with warm-up, 10%
+   caption dropout, an EMA of the weights, bf16 autocast where the CPU has it.
+
+State (weights, EMA, optimizer, step, random states) is checkpointed every few minutes to a git-ignored folder;
+the EMA weights are exported as a pipeline folder (the one the registry points at) every export interval. With the
+state folder gone, training resumes from the exported folder's weights with a fresh optimizer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import time
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from tqdm import tqdm
+from transformers import CLIPTextModel
+
+from . import architecture
+from .captions import caption
+from .heldout import is_heldout
+from .world import SIZE, random_scene, render
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUT = HERE / "weights"
+DEFAULT_STATE = HERE.parents[1] / ".data" / "shapes"
+
+
+@dataclass
+class Options:
+    steps: int
+    minutes: float
+    batch: int
+    lr: float
+    warmup: int
+    seed: int
+    scenes: int
+    vae_steps: int
+    caption_drop: float
+    attribute_drop: float
+    checkpoint_minutes: float
+    export_minutes: float
+    bf16: bool
+    state: Path
+    out: Path
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(prog="python -m models.shapes.train", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=12000, help="train until this total step count")
+    p.add_argument("--minutes", type=float, default=math.inf, help="stop after this many minutes of this run")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scenes", type=int, default=60000, help="pre-rendered training pictures")
+    p.add_argument("--vae-steps", type=int, default=1500)
+    p.add_argument("--caption-drop", type=float, default=0.1, help="share of empty prompts (for guidance)")
+    p.add_argument("--attribute-drop", type=float, default=0.15, help="chance a caption leaves out an attribute")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    p.add_argument("--export-minutes", type=float, default=15.0)
+    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
+    p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="exported pipeline folder")
+    a = p.parse_args(argv)
+    bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
+    return Options(
+        a.steps, a.minutes, a.batch, a.lr, a.warmup, a.seed, a.scenes, a.vae_steps, a.caption_drop,
+        a.attribute_drop, a.checkpoint_minutes, a.export_minutes, bf16, a.state, a.out,
+    )
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def render_dataset(count: int, seed: int) -> tuple[torch.Tensor, list]:
+    """`count` scenes (none of the evaluator's) as a uint8 tensor (N, 3, H, W), and the scenes themselves."""
+    rng = random.Random(seed)
+    scenes, pixels = [], np.empty((count, SIZE, SIZE, 3), dtype=np.uint8)
+    for i in tqdm(range(count), desc="render", leave=False):
+        scene = random_scene(rng)
+        while is_heldout(scene):
+            scene = random_scene(rng)
+        scenes.append(scene)
+        pixels[i] = np.asarray(render(scene, rng))
+    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), scenes
+
+
+def to_unit(pixels: torch.Tensor) -> torch.Tensor:
+    return pixels.float() / 127.5 - 1.0
+
+
+# ---------------------------------------------------------------------------------------------- stage 1: VAE
+
+
+def train_vae(pixels: torch.Tensor, steps: int, seed: int) -> AutoencoderKL:
+    """Reconstruction with a whisper of KL: the latent is a lossless re-coding of the pixels, not a compression."""
+    torch.manual_seed(seed)
+    vae = architecture.make_vae()
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    gen = torch.Generator().manual_seed(seed)
+    bar = tqdm(range(steps), desc="vae")
+    for _ in bar:
+        x = to_unit(pixels[torch.randint(0, len(pixels), (64,), generator=gen)])
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample(generator=gen)).sample
+        mse = F.mse_loss(recon, x)
+        loss = mse + 1e-6 * posterior.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(mse=f"{mse.item():.5f}")
+    vae.eval().requires_grad_(False)
+    latents = encode(vae, pixels[:2048])
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    return vae
+
+
+@torch.no_grad()
+def encode(vae: AutoencoderKL, pixels: torch.Tensor, batch: int = 1024) -> torch.Tensor:
+    """Posterior means, unscaled."""
+    out = [vae.encode(to_unit(pixels[i : i + batch])).latent_dist.mean for i in range(0, len(pixels), batch)]
+    return torch.cat(out)
+
+
+# ---------------------------------------------------------------------------------------------- stage 2: UNet
+
+
+class Trainer:
+    """Holds the models, the EMA copies and the optimizer; one `step()` is one batch."""
+
+    def __init__(self, opts: Options, vae: AutoencoderKL, latents: torch.Tensor, scenes: list) -> None:
+        self.opts = opts
+        self.vae = vae
+        self.latents = latents * vae.config.scaling_factor
+        self.scenes = scenes
+        self.tokenizer = architecture.make_tokenizer()
+        self.noise = architecture.make_train_scheduler()
+        self.alphas = self.noise.alphas_cumprod.float()
+        self.step_count = 0
+        self.seconds = 0.0
+        torch.manual_seed(opts.seed)
+        self.unet = architecture.make_unet()
+        self.text_encoder = architecture.make_text_encoder(len(self.tokenizer))
+        self.ema_unet = deepcopy(self.unet).requires_grad_(False)
+        self.ema_text = deepcopy(self.text_encoder).requires_grad_(False)
+        params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        self.opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
+        self.rng = random.Random(opts.seed + 1)
+        self.gen = torch.Generator().manual_seed(opts.seed + 2)
+
+    # -- the algorithm
+
+    def step(self) -> float:
+        opts = self.opts
+        for group in self.opt.param_groups:
+            group["lr"] = opts.lr * min(1.0, (self.step_count + 1) / opts.warmup)
+        idx = torch.randint(0, len(self.latents), (opts.batch,), generator=self.gen)
+        x0 = self.latents[idx]
+        prompts = [
+            "" if self.rng.random() < opts.caption_drop else caption(self.scenes[i], self.rng, opts.attribute_drop)
+            for i in idx.tolist()
+        ]
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        t = torch.randint(0, self.noise.config.num_train_timesteps, (opts.batch,), generator=self.gen)
+        noise = torch.randn(x0.shape, generator=self.gen)
+        a = self.alphas[t].sqrt().view(-1, 1, 1, 1)
+        s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1)
+        noisy, target = a * x0 + s * noise, a * noise - s * x0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
+            text = self.text_encoder(ids)[0]
+            pred = self.unet(noisy, t, encoder_hidden_states=text).sample
+        loss = F.mse_loss(pred.float(), target)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(
+            list(self.unet.parameters()) + list(self.text_encoder.parameters()), 1.0
+        )
+        self.opt.step()
+        self.step_count += 1
+        self._update_ema()
+        return loss.item()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = min(0.999, (1 + self.step_count) / (10 + self.step_count))
+        for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder)):
+            for pe, pl in zip(ema.parameters(), live.parameters()):
+                pe.lerp_(pl, 1 - decay)
+
+    # -- persistence
+
+    def save_state(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {
+                "unet": self.unet.state_dict(),
+                "text_encoder": self.text_encoder.state_dict(),
+                "ema_unet": self.ema_unet.state_dict(),
+                "ema_text": self.ema_text.state_dict(),
+                "opt": self.opt.state_dict(),
+                "step": self.step_count,
+                "seconds": self.seconds,
+                "rng": self.rng.getstate(),
+                "gen": self.gen.get_state(),
+            },
+            tmp,
+        )
+        tmp.replace(path)
+
+    def load_state(self, path: Path) -> None:
+        state = torch.load(path, weights_only=False)
+        self.unet.load_state_dict(state["unet"])
+        self.text_encoder.load_state_dict(state["text_encoder"])
+        self.ema_unet.load_state_dict(state["ema_unet"])
+        self.ema_text.load_state_dict(state["ema_text"])
+        self.opt.load_state_dict(state["opt"])
+        self.step_count, self.seconds = state["step"], state["seconds"]
+        self.rng.setstate(state["rng"])
+        self.gen.set_state(state["gen"])
+
+    def load_exported(self, folder: Path) -> None:
+        """Resume from committed weights alone: EMA weights become both live and EMA copies."""
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        text = CLIPTextModel.from_pretrained(folder / "text_encoder")
+        for target in (self.unet, self.ema_unet):
+            target.load_state_dict(unet.state_dict())
+        for target in (self.text_encoder, self.ema_text):
+            target.load_state_dict(text.state_dict())
+        meta = json.loads((folder / "training.json").read_text())
+        self.step_count, self.seconds = meta["steps"], meta["train_seconds"]
+
+    def export(self, folder: Path) -> None:
+        pipe = architecture.assemble(self.vae, self.ema_text, self.ema_unet)
+        architecture.save_folder(pipe, folder)
+        meta = {
+            "steps": self.step_count,
+            "samples": self.step_count * self.opts.batch,
+            "train_seconds": round(self.seconds),
+            "batch": self.opts.batch,
+            "lr": self.opts.lr,
+            "bf16_autocast": self.opts.bf16,
+            "scenes": self.opts.scenes,
+            "seed": self.opts.seed,
+        }
+        (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------- driver
+
+
+def load_or_train_vae(opts: Options, pixels: torch.Tensor) -> AutoencoderKL:
+    for folder in (opts.state / "vae", opts.out / "vae"):
+        if (folder / "config.json").exists():
+            log.info("using the frozen VAE in %s", folder)
+            return AutoencoderKL.from_pretrained(folder).eval().requires_grad_(False)
+    vae = train_vae(pixels, opts.vae_steps, opts.seed)
+    vae.save_pretrained(opts.state / "vae")
+    return vae
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    opts = parse(argv)
+    torch.manual_seed(opts.seed)
+    pixels, scenes = render_dataset(opts.scenes, opts.seed)
+    vae = load_or_train_vae(opts, pixels)
+    latents = encode(vae, pixels)
+    with torch.no_grad():
+        recon = vae.decode(latents[:512]).sample
+        log.info("VAE reconstruction MSE %.6f (pixels in [-1, 1])", F.mse_loss(recon, to_unit(pixels[:512])).item())
+    trainer = Trainer(opts, vae, latents, scenes)
+    state_path = opts.state / "state.pt"
+    if state_path.exists():
+        trainer.load_state(state_path)
+        log.info("resumed from %s at step %d", state_path, trainer.step_count)
+    elif (opts.out / "training.json").exists():
+        trainer.load_exported(opts.out)
+        log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
+    start = time.monotonic()
+    last_checkpoint = last_export = start
+    bar = tqdm(total=opts.steps, initial=trainer.step_count, desc="unet", smoothing=0.05)
+    losses: list[float] = []
+    while trainer.step_count < opts.steps and time.monotonic() - start < opts.minutes * 60:
+        t0 = time.monotonic()
+        losses.append(trainer.step())
+        trainer.seconds += time.monotonic() - t0
+        bar.update(1)
+        if trainer.step_count % 50 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            log.info("step %d loss %.4f", trainer.step_count, sum(losses[-50:]) / len(losses[-50:]))
+        now = time.monotonic()
+        if now - last_checkpoint > opts.checkpoint_minutes * 60:
+            trainer.save_state(state_path)
+            last_checkpoint = now
+        if now - last_export > opts.export_minutes * 60:
+            trainer.export(opts.out)
+            last_export = now
+            log.info("exported step %d to %s", trainer.step_count, opts.out)
+    bar.close()
+    trainer.save_state(state_path)
+    trainer.export(opts.out)
+    log.info("done at step %d; exported to %s", trainer.step_count, opts.out)
+
+
+if __name__ == "__main__":
+    main()
