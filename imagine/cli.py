@@ -1,0 +1,266 @@
+"""The `imagine` command: generate, worker, models, status, and `up` (reserved for bot + workers).
+
+`imagine generate` walks the bot's own path: it validates a JobSpec, enqueues it through Redis by dotted name,
+follows the worker's progress events and writes the result. With no REDIS_URL it starts an embedded Redis and a
+worker in this process, so it works on a fresh machine with nothing running. Heavy packages (torch, diffusers) are
+imported only by the subcommands that run a worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imagine import __version__, keys
+from imagine.contract import SAMPLERS, JobResult, JobSpec, SpecError
+from imagine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose or args.command == "worker" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    handler = {
+        "generate": _generate,
+        "worker": _worker,
+        "models": _models,
+        "status": _status,
+        "up": _up,
+    }[args.command]
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imagine", description="Prompts in, images out, through Redis.")
+    parser.add_argument("--version", action="version", version=f"imagine-bot {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="make images from a prompt, through the queue, like the bot does")
+    gen.add_argument("prompt")
+    gen.add_argument("--negative", default="", help="what the image should not show")
+    gen.add_argument("--seed", type=int, help="seed of the first image (the others get seed+1, …); random if unset")
+    gen.add_argument("--steps", type=int, help="denoising steps (model default if unset)")
+    gen.add_argument("--guidance", type=float, help="classifier-free guidance scale (model default if unset)")
+    gen.add_argument("--size", type=_size, help="WxH, e.g. 512x512 (model default if unset)")
+    gen.add_argument("--count", type=int, default=1, help="images, 1-4 (4 also writes a 2x2 grid)")
+    gen.add_argument("--model", help="registry name (the registry's default if unset)")
+    gen.add_argument("--sampler", choices=SAMPLERS, help="sampler (model default if unset)")
+    gen.add_argument("--out", type=Path, help="output PNG (default out/<job id>.png); singles get -1, -2, …")
+    gen.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the result")
+    gen.add_argument(
+        "--local-worker",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run a worker in this process (default: only when this process started the embedded Redis)",
+    )
+
+    wrk = sub.add_parser("worker", help="run a worker that keeps its pipelines loaded")
+    wrk.add_argument("--queues", default=keys.IMAGE_QUEUE, help="comma-separated queue names")
+    wrk.add_argument("--burst", action="store_true", help="quit when the queues are empty")
+    wrk.add_argument("--max-jobs", type=int, help="quit after this many jobs")
+    wrk.add_argument("--preload", action="append", default=[], help="load this model before taking jobs")
+
+    mdl = sub.add_parser("models", help="the model registry")
+    msub = mdl.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="list models, their defaults and whether their weights are here")
+    tiny = msub.add_parser("build-tiny", help="build the tiny random test pipeline")
+    tiny.add_argument("--out", type=Path, help="folder (default: <data dir>/models/tiny)")
+
+    sub.add_parser("status", help="queue length, workers and advertised models")
+    sub.add_parser("up", help="bot and workers together (arrives with the Discord front end)")
+    return parser
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = text.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WxH, e.g. 512x512") from None
+
+
+# --- generate ---
+
+
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
+    from imagine import queue
+    from imagine import redis as imagine_redis
+
+    fields: dict[str, Any] = {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative,
+        "seed": args.seed,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "count": args.count,
+        "model": args.model,
+        "sampler": args.sampler,
+    }
+    if args.size:
+        fields["width"], fields["height"] = args.size
+    try:
+        spec = JobSpec.parse({k: v for k, v in fields.items() if v is not None}, settings.limits())
+    except SpecError as exc:
+        print(f"imagine: invalid request: {exc}", file=sys.stderr)
+        return 2
+
+    with imagine_redis.connect(settings) as redis_conn:
+        conn = redis_conn.conn
+        local = args.local_worker if args.local_worker is not None else redis_conn.owns_server
+        job = queue.enqueue(conn, spec, settings)
+        seed = job.args[0]["seed"]
+        print(f"job {job.id}: seed {seed}", file=sys.stderr)
+        if not local and not _workers_listening(conn):
+            print("imagine: no worker is listening yet; start one with `imagine worker`", file=sys.stderr)
+        follower = _Follower(conn, job.id, args.timeout)
+        follower.start()
+        if local:
+            from worker import worker as imagine_worker
+
+            imagine_worker.run(settings, conn, burst=True, logging_level="WARNING")
+        follower.join()
+    if follower.error is not None:
+        print(f"imagine: {follower.error}", file=sys.stderr)
+        return 1
+    assert follower.result is not None
+    for path in _write(follower.result, args.out or Path("out") / f"{job.id}.png"):
+        print(path)
+    return 0
+
+
+def _workers_listening(conn: Any) -> bool:
+    from rq import Worker
+
+    return any(keys.IMAGE_QUEUE in w.queue_names() for w in Worker.all(connection=conn))
+
+
+class _Follower(threading.Thread):
+    """Follows a job's events with a progress bar, in a thread so a local worker can run in the main thread."""
+
+    def __init__(self, conn: Any, job_id: str, timeout: float) -> None:
+        super().__init__(name=f"follow-{job_id}", daemon=True)
+        self.conn = conn
+        self.job_id = job_id
+        self.timeout = timeout
+        self.result: JobResult | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        from tqdm import tqdm
+
+        from imagine import queue
+        from imagine.contract import Failed, Progress, Started
+
+        with tqdm(total=1, unit="step", desc="queued", leave=False, file=sys.stderr) as bar:
+
+            def on_event(event: object) -> None:
+                if isinstance(event, Started):
+                    bar.set_description("loading" if event.attempt == 1 else f"attempt {event.attempt}", refresh=False)
+                elif isinstance(event, Progress):
+                    bar.set_description("generating", refresh=False)
+                    bar.total = event.total
+                    bar.n = event.step
+                    bar.refresh()
+                elif isinstance(event, Failed) and event.retrying:
+                    bar.write(f"attempt failed ({event.error}); retrying")
+
+            try:
+                self.result = queue.wait(self.conn, self.job_id, timeout=self.timeout, on_event=on_event)
+            except (queue.JobFailed, TimeoutError) as exc:
+                self.error = getattr(exc, "error", None) or str(exc)
+
+
+def _write(result: JobResult, out: Path) -> list[Path]:
+    """The grid (when there are several images) at `out`, singles beside it; one image goes to `out` itself."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if len(result.images) == 1:
+        out.write_bytes(result.images[0].png_bytes())
+        return [out]
+    written = []
+    if result.grid is not None:
+        out.write_bytes(result.grid.png_bytes())
+        written.append(out)
+    for i, image in enumerate(result.images, start=1):
+        path = out.with_name(f"{out.stem}-{i}{out.suffix}")
+        path.write_bytes(image.png_bytes())
+        written.append(path)
+    return written
+
+
+# --- worker, models, status, up ---
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from imagine import redis as imagine_redis
+    from worker import worker as imagine_worker
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    with imagine_redis.connect(settings) as redis_conn:
+        if redis_conn.owns_server:
+            print(f"embedded Redis at {redis_conn.url}: point other processes at it with REDIS_URL", file=sys.stderr)
+        imagine_worker.run(
+            settings, redis_conn.conn, queues=queues, burst=args.burst, preload=args.preload, max_jobs=args.max_jobs
+        )
+    return 0
+
+
+def _models(args: argparse.Namespace, settings: Settings) -> int:
+    from models import registry
+
+    reg = registry.load(settings.registry_file)
+    if args.models_command == "build-tiny":
+        from models import tiny
+
+        print(tiny.build(args.out or Path(reg.get("tiny").location(settings.data_dir))))
+        return 0
+    for entry in reg.models.values():
+        mark = "*" if entry.name == reg.default else " "
+        here = "ready" if entry.available(settings.data_dir) else f"missing, falls back to {entry.fallback}"
+        print(
+            f"{mark} {entry.name:10} {entry.width}x{entry.height} {entry.steps} steps, guidance {entry.guidance:g}, "
+            f"{entry.sampler}, display x{entry.display_scale} [{entry.source}: {here}]"
+        )
+        if entry.description:
+            print(f"  {'':10} {entry.description}")
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from rq import Worker
+
+    from imagine import queue
+    from imagine import redis as imagine_redis
+    from imagine.contract import ModelInfo
+
+    with imagine_redis.connect(settings) as redis_conn:
+        conn = redis_conn.conn
+        q = queue.image_queue(conn)
+        print(f"queue {q.name}: {q.count} waiting, {q.started_job_registry.count} running")
+        for w in Worker.all(connection=conn):
+            print(f"worker {w.name}: {w.get_state()} on {', '.join(w.queue_names())}")
+        for name, raw in sorted(conn.hgetall(keys.MODELS).items()):
+            info = ModelInfo.model_validate_json(raw)
+            print(f"model {name.decode()}: {info.defaults.width}x{info.defaults.height}, available={info.available}")
+    return 0
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    print("imagine up (bot + workers in one command) arrives with the Discord front end.", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""The bot–worker contract: what a job asks for, what it reports while it runs, and what it returns.
+
+Everything here travels through Redis as JSON (never pickle: a pickle payload in Redis is code execution for anyone
+who can write to it), so every shape is a pydantic model with a strict, documented JSON form. This module imports
+nothing of ours: the bot, the workers and the CLI all depend on it, and it depends on none of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+#: Sampler names a job may ask for; each maps to a diffusers scheduler in `models.loader`.
+SAMPLERS: tuple[str, ...] = ("euler", "euler_a", "dpm++_2m", "dpm++_2m_karras", "ddim")
+Sampler = Literal["euler", "euler_a", "dpm++_2m", "dpm++_2m_karras", "ddim"]
+#: How each sampler is written in A1111-style parameters, the convention most image tools read.
+SAMPLER_LABELS: dict[str, str] = {
+    "euler": "Euler",
+    "euler_a": "Euler a",
+    "dpm++_2m": "DPM++ 2M",
+    "dpm++_2m_karras": "DPM++ 2M Karras",
+    "ddim": "DDIM",
+}
+Kind = Literal["image"]  # "clip" arrives with video
+
+MAX_SEED = 2**32 - 1
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ALLOWED_CONTROL = {"\n", "\t"}
+
+
+class SpecError(ValueError):
+    """A job spec was refused; `field` names the offending field (dotted for nested ones)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class Limits(BaseModel):
+    """Bounds a server sets on requests; configurable (see `imagine.settings`), checked by bot and worker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_prompt_chars: int = 1000
+    max_steps: int = 60
+    max_pixels: int = 1024 * 1024
+    max_side: int = 2048
+    max_count: int = 4
+    max_guidance: float = 30.0
+
+
+class Requester(BaseModel):
+    """Who asked, and where the answer goes. All optional: a job from the CLI has no requester at all."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    guild_id: int | None = None
+    channel_id: int | None = None
+    user_id: int | None = None
+    #: The message that asked (a reaction or a reply); late results reply to it.
+    message_id: int | None = None
+    application_id: int | None = None
+    interaction_id: int | None = None
+    #: Valid for 15 minutes. Masked in every repr and log; left out of the long-lived job record.
+    interaction_token: SecretStr | None = None
+
+    @field_serializer("interaction_token", when_used="json")
+    def _reveal_token(self, token: SecretStr | None) -> str | None:
+        # The worker needs the real token to post; JSON mode is only used for the queue payload.
+        return token.get_secret_value() if token is not None else None
+
+
+class ModelDefaults(BaseModel):
+    """What a model uses for any field a job leaves unset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: int = Field(ge=8)
+    height: int = Field(ge=8)
+    steps: int = Field(ge=1)
+    guidance: float = Field(ge=0)
+    sampler: Sampler
+
+
+class JobSpec(BaseModel):
+    """One request for images. Unset generation fields (None) take the model's defaults in the worker.
+
+    Build one with `JobSpec.parse(data, limits)` to get a `SpecError` naming the field on bad input.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Kind = "image"
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    steps: int | None = Field(default=None, ge=1)
+    guidance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    width: int | None = Field(default=None, ge=8)
+    height: int | None = Field(default=None, ge=8)
+    count: int = Field(default=1, ge=1)
+    model: str | None = None
+    sampler: Sampler | None = None
+    requester: Requester | None = None
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _clean_text(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        bad = [c for c in value if unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROL]
+        if bad:
+            raise ValueError(f"contains a control character ({ord(bad[0]):#04x})")
+        if info.field_name == "prompt" and not _has_visible(value):
+            raise ValueError("is empty")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        if value is not None and not MODEL_NAME.match(value):
+            raise ValueError("is not a model name (lowercase letters, digits, '_', '-', '.')")
+        return value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int | None) -> int | None:
+        if value is not None and value % 8:
+            raise ValueError("must be a multiple of 8")
+        return value
+
+    @model_validator(mode="after")
+    def _within_limits(self, info: ValidationInfo) -> JobSpec:
+        limits = (info.context or {}).get("limits") or Limits()
+        if len(self.prompt) > limits.max_prompt_chars:
+            raise _FieldError("prompt", f"is longer than {limits.max_prompt_chars} characters")
+        if len(self.negative_prompt) > limits.max_prompt_chars:
+            raise _FieldError("negative_prompt", f"is longer than {limits.max_prompt_chars} characters")
+        if self.steps is not None and self.steps > limits.max_steps:
+            raise _FieldError("steps", f"must be at most {limits.max_steps}")
+        if self.count > limits.max_count:
+            raise _FieldError("count", f"must be at most {limits.max_count}")
+        if self.guidance is not None and self.guidance > limits.max_guidance:
+            raise _FieldError("guidance", f"must be at most {limits.max_guidance:g}")
+        for name in ("width", "height"):
+            side = getattr(self, name)
+            if side is not None and side > limits.max_side:
+                raise _FieldError(name, f"must be at most {limits.max_side}")
+        if self.width is not None and self.height is not None:
+            if self.width * self.height * self.count > limits.max_pixels * limits.max_count:
+                raise _FieldError("count", "too many pixels in one job; ask for fewer or smaller images")
+            if self.width * self.height > limits.max_pixels:
+                raise _FieldError("width", f"width x height must be at most {limits.max_pixels} pixels")
+        return self
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], limits: Limits | None = None) -> JobSpec:
+        """Validate `data` (a JSON-shaped mapping) against the contract and `limits`, or raise `SpecError`."""
+        try:
+            return cls.model_validate(data, context={"limits": limits or Limits()})
+        except ValidationError as exc:
+            raise _spec_error(exc) from None
+
+    def with_seed(self, seed: int) -> JobSpec:
+        return self.model_copy(update={"seed": seed})
+
+    def seeds(self) -> list[int]:
+        """One seed per image: seed, seed+1, … (wrapping at 2**32), as A1111 and most bots do."""
+        if self.seed is None:
+            raise ValueError("the spec has no seed yet; the enqueuer picks one")
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.count)]
+
+    def resolved(self, model: str, defaults: ModelDefaults) -> JobSpec:
+        """A copy with the model named and every unset generation field taken from `defaults`."""
+        return self.model_copy(
+            update={
+                "model": model,
+                "steps": self.steps if self.steps is not None else defaults.steps,
+                "guidance": self.guidance if self.guidance is not None else defaults.guidance,
+                "width": self.width if self.width is not None else defaults.width,
+                "height": self.height if self.height is not None else defaults.height,
+                "sampler": self.sampler if self.sampler is not None else defaults.sampler,
+            }
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """The queue payload: JSON-safe, with the interaction token (the worker needs it to post)."""
+        return self.model_dump(mode="json")
+
+    def without_secrets(self) -> JobSpec:
+        """A copy without the interaction token: what results and long-lived records keep."""
+        if self.requester is None or self.requester.interaction_token is None:
+            return self
+        return self.model_copy(update={"requester": self.requester.model_copy(update={"interaction_token": None})})
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe and without the interaction token: for the long-lived job record and for results."""
+        return self.without_secrets().model_dump(mode="json")
+
+
+class _FieldError(ValueError):
+    """Raised inside the model validator to name a field other than the model itself."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _has_visible(text: str) -> bool:
+    """True when some character would show: not whitespace, not a control or format (zero-width) character."""
+    return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf", "Zs") for c in text)
+
+
+def _spec_error(exc: ValidationError) -> SpecError:
+    err = exc.errors()[0]
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, _FieldError):
+        return SpecError(cause.field, cause.message)
+    loc = ".".join(str(p) for p in err["loc"]) or "spec"
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "is not a known field"
+    elif err["type"] == "missing":
+        message = "is required"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return SpecError(loc, message)
+
+
+def parameters_text(spec: JobSpec, seed: int) -> str:
+    """The A1111 `parameters` text for one image of a resolved spec (prompt, negative, then key: value pairs)."""
+    lines = [spec.prompt]
+    if spec.negative_prompt:
+        lines.append(f"Negative prompt: {spec.negative_prompt}")
+    sampler = SAMPLER_LABELS.get(spec.sampler or "", spec.sampler or "")
+    lines.append(
+        f"Steps: {spec.steps}, Sampler: {sampler}, CFG scale: {spec.guidance:g}, Seed: {seed}, "
+        f"Size: {spec.width}x{spec.height}, Model: {spec.model}"
+    )
+    return "\n".join(lines)
+
+
+# --- What workers advertise about their models (so the bot can offer them without importing `models`). ---
+
+
+class ModelInfo(BaseModel):
+    """A registry entry as the bot sees it: published by workers under `keys.MODELS`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    description: str = ""
+    defaults: ModelDefaults
+    display_scale: int = 1
+    available: bool = True
+    default: bool = False
+
+
+# --- Progress events, in the order a job emits them. ---
+
+
+class Started(BaseModel):
+    """A worker took the job (again, on a retry: `attempt` counts from 1)."""
+
+    type: Literal["started"] = "started"
+    job_id: str
+    worker: str
+    attempt: int = 1
+    ts: float
+
+
+class Progress(BaseModel):
+    """Step `step` of `total` finished; `preview_png` (base64 PNG, small) rides along every few steps."""
+
+    type: Literal["progress"] = "progress"
+    job_id: str
+    step: int
+    total: int
+    preview_png: str | None = None
+    ts: float
+
+
+class Done(BaseModel):
+    """The result is stored; fetch it with `imagine.queue.fetch_result`."""
+
+    type: Literal["done"] = "done"
+    job_id: str
+    ts: float
+
+
+class Failed(BaseModel):
+    """This attempt failed. `error` is fit to show a member; `retrying` says whether another attempt follows."""
+
+    type: Literal["failed"] = "failed"
+    job_id: str
+    error: str
+    retrying: bool = False
+    ts: float
+
+
+Event = Annotated[Started | Progress | Done | Failed, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[Started | Progress | Done | Failed] = TypeAdapter(Event)
+
+
+def parse_event(data: str | bytes) -> Started | Progress | Done | Failed:
+    """Parse one JSON-encoded progress event."""
+    return EVENT_ADAPTER.validate_json(data)
+
+
+# --- The result a job returns (stored by RQ, as JSON). ---
+
+
+class Image(BaseModel):
+    """One encoded picture. `width`/`height` are the PNG's own (display) size."""
+
+    seed: int
+    width: int
+    height: int
+    png: str = Field(description="base64 of the PNG bytes")
+
+    def png_bytes(self) -> bytes:
+        return base64.b64decode(self.png)
+
+    @classmethod
+    def from_png(cls, seed: int, width: int, height: int, data: bytes) -> Image:
+        return cls(seed=seed, width=width, height=height, png=base64.b64encode(data).decode("ascii"))
+
+
+class Timings(BaseModel):
+    """Where a job's time went; `loaded` is True when this job had to load its pipeline."""
+
+    loaded: bool
+    load_s: float
+    sample_s: float
+    encode_s: float
+
+
+class JobResult(BaseModel):
+    """What `worker.jobs.generate` returns: the resolved spec (no token), seeds and encoded images."""
+
+    job_id: str
+    spec: JobSpec
+    seeds: list[int]
+    images: list[Image]
+    grid: Image | None = None
+    native_width: int
+    native_height: int
+    worker: str
+    timings: Timings

@@ -1,0 +1,60 @@
+"""Every Redis key and queue name the project uses, in one place, each with its TTL.
+
+All names start with `imagine:`, so the project can share a Redis with others and `SCAN imagine:*` shows all of
+its state. RQ's own keys (`rq:*`) are RQ's business; our queues are RQ queues named here.
+"""
+
+from __future__ import annotations
+
+from imagine.contract import JOB_ID
+
+PREFIX = "imagine:"
+
+#: The RQ queue for image jobs (RQ stores it as `rq:queue:imagine:image`).
+IMAGE_QUEUE = f"{PREFIX}image"
+#: Dotted name of the job function; enqueued by name so the bot never imports torch.
+GENERATE_FUNC = "worker.jobs.generate"
+
+#: Hash of ModelInfo JSON by model name, written by every worker at start-up. No TTL (small, rewritten often).
+MODELS = f"{PREFIX}models"
+
+#: Default TTL of a job record; `Settings.record_ttl` overrides it. Long, so buttons work days later.
+JOB_TTL = 30 * 24 * 3600
+#: TTL of a job's progress stream, refreshed on every event.
+PROGRESS_TTL = 3600
+#: Length cap of a progress stream (approximate trimming).
+PROGRESS_MAXLEN = 256
+#: TTL of a delivery marker: longer than any retry of the same job can come.
+DELIVERED_TTL = 7 * 24 * 3600
+
+
+def check_job_id(job_id: str) -> str:
+    """Refuse ids that could escape their key (they are chosen by the bot, and end up in key names)."""
+    if not JOB_ID.match(job_id):
+        raise ValueError(f"bad job id {job_id!r}")
+    return job_id
+
+
+def job(job_id: str) -> str:
+    """Hash: `spec` (JSON, no token), `status`, `attempts`, `resolved`, `seeds`, `model`, `error`; later message ids."""
+    return f"{PREFIX}job:{check_job_id(job_id)}"
+
+
+def progress(job_id: str) -> str:
+    """Stream of progress events (field `event`: JSON of a contract event) for one job."""
+    return f"{PREFIX}progress:{check_job_id(job_id)}"
+
+
+def delivered(job_id: str) -> str:
+    """Set with NX just before a result is posted, so a retried job never posts twice."""
+    return f"{PREFIX}delivered:{check_job_id(job_id)}"
+
+
+def guild(guild_id: int, name: str) -> str:
+    """Per-server state (`settings`, `limits`, counters)."""
+    return f"{PREFIX}guild:{int(guild_id)}:{name}"
+
+
+def member(guild_id: int, user_id: int, name: str) -> str:
+    """Per-member state within a server (defaults, counters)."""
+    return f"{PREFIX}member:{int(guild_id)}:{int(user_id)}:{name}"

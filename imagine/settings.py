@@ -1,0 +1,88 @@
+"""Settings from the environment and `.env`, in one typed object handed to whoever needs it.
+
+Every field is documented in `.env.example` with its default. Secrets are `SecretStr`, so a settings object can be
+logged or printed without leaking them (its repr shows `**********`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from imagine.contract import Limits
+
+log = logging.getLogger(__name__)
+
+
+class Settings(BaseSettings):
+    """What a bot, a worker or the CLI needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="IMAGINE_", env_file=".env", extra="ignore", frozen=True)
+
+    # Redis. Unset: an embedded server is started with its data under `data_dir`.
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "IMAGINE_REDIS_URL")
+    )
+    data_dir: Path = Path(".data")
+    registry_file: Path | None = Field(default=None, description="a registry TOML instead of the packaged one")
+
+    # Discord (used by the bot; reserved here so the one settings object documents everything).
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "IMAGINE_DISCORD_TOKEN")
+    )
+
+    # Limits on what a member may ask for (checked by the bot before enqueueing and again by the worker).
+    max_prompt_chars: int = Field(default=1000, ge=1)
+    max_steps: int = Field(default=60, ge=1)
+    max_pixels: int = Field(default=1024 * 1024, ge=64)
+    max_side: int = Field(default=2048, ge=8)
+    max_count: int = Field(default=4, ge=1, le=4)
+    max_guidance: float = Field(default=30.0, gt=0)
+
+    # Jobs.
+    job_timeout: int = Field(default=600, ge=1, description="seconds one attempt may run before it is failed")
+    job_retries: int = Field(default=2, ge=0, description="extra attempts after a crash or error")
+    result_ttl: int = Field(default=3600, ge=1, description="seconds a finished result stays in Redis")
+    record_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds a job record stays (buttons)")
+
+    # Workers.
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    torch_threads: int = Field(default=0, ge=0, description="0 leaves torch's default")
+    pipeline_cache: int = Field(default=2, ge=1, description="pipelines a worker keeps resident")
+    preview_every: int = Field(default=5, ge=0, description="steps between previews; 0 turns them off")
+    preview_size: int = Field(default=128, ge=16)
+    heartbeat_interval: int = Field(default=5, ge=1, description="seconds between heartbeats during a job")
+    heartbeat_ttl: int = Field(default=30, ge=3, description="a job with no heartbeat this long is abandoned")
+    maintenance_interval: int = Field(default=15, ge=1, description="seconds between registry clean-ups")
+    worker_ttl: int = Field(default=60, ge=16, description="an idle worker unseen this long is dead")
+
+    def limits(self) -> Limits:
+        """The request limits as the contract's own type."""
+        return Limits(
+            max_prompt_chars=self.max_prompt_chars,
+            max_steps=self.max_steps,
+            max_pixels=self.max_pixels,
+            max_side=self.max_side,
+            max_count=self.max_count,
+            max_guidance=self.max_guidance,
+        )
+
+    def redis_url_value(self) -> str | None:
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL fit for a log line: the password (and user) replaced by `***`."""
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))

@@ -1,0 +1,175 @@
+"""The job functions a worker runs, enqueued by dotted name (`worker.jobs.generate`).
+
+`generate` is the diffusers `__call__` recipe wrapped in the job's bookkeeping: check the spec → resolve the
+model's defaults → get the resident pipeline → sampler → one generator per image → denoise with progress →
+encode → record and report. Its argument and return value are JSON (the contract's JobSpec and JobResult).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from typing import Any
+
+import torch
+from rq import get_current_job
+
+from imagine import keys, progress
+from imagine.contract import Failed, Image, JobResult, JobSpec, Progress, SpecError, Started, Timings
+from imagine.contract import parameters_text
+from imagine.queue import new_job_id
+from models.loader import make_scheduler
+from models.registry import UnknownModel
+from worker import context, encoding
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+class JobRefused(Exception):
+    """A job that can never succeed as asked (bad spec, unknown model): it fails at once and is not retried."""
+
+
+#: Errors whose message is shown to the member as is; anything else is reported as an internal error.
+REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel)
+
+
+def generate(payload: dict[str, Any]) -> dict[str, Any]:
+    """Make the images a JobSpec asks for; return a JobResult (as JSON-ready data)."""
+    ctx = context.current()
+    job = get_current_job()
+    job_id = job.id if job is not None else new_job_id()
+    record = keys.job(job_id)
+    with ctx.conn.pipeline() as pipe:
+        pipe.hincrby(record, "attempts", 1)
+        pipe.hset(record, mapping={"status": "running", "worker": ctx.name})
+        pipe.expire(record, ctx.settings.record_ttl)
+        attempt = int(pipe.execute()[0])
+    progress.publish(ctx.conn, Started(job_id=job_id, worker=ctx.name, attempt=attempt, ts=time.time()))
+    try:
+        result = _run(ctx, job_id, payload)
+    except Exception as exc:
+        refused = isinstance(exc, REFUSALS)
+        if refused and job is not None:
+            # The worker decides on a retry from this same Job object right after we raise.
+            job.retries_left = 0
+        retrying = job is not None and job.should_retry
+        error = str(exc) if refused else "the worker hit an error while making this image"
+        log.warning("job %s attempt %d failed: %s", job_id, attempt, exc if refused else type(exc).__name__)
+        ctx.conn.hset(record, mapping={"status": "retrying" if retrying else "failed", "error": error})
+        progress.publish(ctx.conn, Failed(job_id=job_id, error=error, retrying=retrying, ts=time.time()))
+        if refused and not isinstance(exc, JobRefused):
+            raise JobRefused(error) from exc
+        raise
+    ctx.conn.hset(
+        record,
+        mapping={
+            "status": "done",
+            "resolved": result.spec.model_dump_json(),
+            "seeds": json.dumps(result.seeds),
+            "model": result.spec.model or "",
+        },
+    )
+    # `Done` is published by the worker once RQ has stored this return value (see ImagineWorker.perform_job).
+    return result.model_dump(mode="json")
+
+
+def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any]) -> JobResult:
+    # 1. Check the spec against this worker's limits (the payload came from Redis: trust nothing).
+    spec = JobSpec.parse(payload, ctx.settings.limits())
+    if spec.kind != "image":
+        raise JobRefused(f"this worker makes images, not {spec.kind}")
+    # 2. Resolve the model and its defaults.
+    entry = ctx.registry.resolve(spec.model, ctx.settings.data_dir)
+    spec = spec.resolved(entry.name, entry.defaults)
+    if spec.seed is None:
+        raise JobRefused("seed: is required (the enqueuer picks one)")
+    seeds = spec.seeds()
+    # 3. The resident pipeline, and a fresh sampler built from the model's own scheduler config.
+    resident, loaded = ctx.pipelines.get(entry)
+    pipe = resident.pipe
+    assert spec.sampler is not None and spec.steps is not None
+    pipe.scheduler = make_scheduler(spec.sampler, resident.scheduler_config)
+    # 4. One generator per image, on the CPU so a seed gives the same noise on any device.
+    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+    reporter = _Reporter(ctx, job_id, total=spec.steps)
+    started = time.perf_counter()
+    out = pipe(
+        prompt=spec.prompt,
+        negative_prompt=spec.negative_prompt or None,
+        num_inference_steps=spec.steps,
+        guidance_scale=spec.guidance,
+        width=spec.width,
+        height=spec.height,
+        num_images_per_prompt=spec.count,
+        generator=generators,
+        callback_on_step_end=reporter,
+        callback_on_step_end_tensor_inputs=["latents"],
+        output_type="pil",
+    )
+    sampled = time.perf_counter()
+    # 5. Encode: display-size PNGs that carry the parameters (native size), plus a grid for several images.
+    images, sheet = _encode(out.images, spec, seeds, entry.display_scale)
+    encoded = time.perf_counter()
+    native_w, native_h = out.images[0].size
+    return JobResult(
+        job_id=job_id,
+        spec=spec.without_secrets(),
+        seeds=seeds,
+        images=images,
+        grid=sheet,
+        native_width=native_w,
+        native_height=native_h,
+        worker=ctx.name,
+        timings=Timings(
+            loaded=loaded,
+            load_s=resident.load_s if loaded else 0.0,
+            sample_s=sampled - started,
+            encode_s=encoded - sampled,
+        ),
+    )
+
+
+def _encode(pictures: list[Any], spec: JobSpec, seeds: list[int], scale: int) -> tuple[list[Image], Image | None]:
+    shown = [encoding.upscale(picture, scale) for picture in pictures]
+    images = [
+        Image.from_png(seed, pic.width, pic.height, encoding.encode_png(pic, parameters_text(spec, seed)))
+        for pic, seed in zip(shown, seeds, strict=True)
+    ]
+    sheet = None
+    if len(shown) > 1:
+        pic = encoding.grid(shown)
+        sheet = Image.from_png(seeds[0], pic.width, pic.height, encoding.encode_png(pic, parameters_text(spec, seeds[0])))
+    return images, sheet
+
+
+class _Reporter:
+    """`callback_on_step_end`: publishes step i of n, with a small decoded preview every few steps."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str, total: int) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.total = total
+        self.every = ctx.settings.preview_every
+
+    def __call__(self, pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        step = min(step_index + 1, self.total)
+        preview = None
+        if self.every and step % self.every == 0 and step < self.total:
+            preview = self._preview(pipe, kwargs["latents"])
+        event = Progress(job_id=self.job_id, step=step, total=self.total, preview_png=preview, ts=time.time())
+        progress.publish(self.ctx.conn, event)
+        return kwargs
+
+    def _preview(self, pipe: Any, latents: torch.Tensor) -> str | None:
+        """Decode the first image's current latents with the model's VAE (it does not touch the sampler's state)."""
+        try:
+            vae = pipe.vae
+            decoded = vae.decode(latents[:1].to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+            picture = pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+        except Exception:  # a preview is a nicety: never fail a job for it
+            log.debug("preview failed for job %s", self.job_id, exc_info=True)
+            return None
+        return base64.b64encode(encoding.preview(picture, self.ctx.settings.preview_size)).decode("ascii")

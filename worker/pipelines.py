@@ -1,0 +1,84 @@
+"""A small LRU of resident pipelines, by model name: loading is the slow part, so a worker loads once and reuses.
+
+The least recently used pipeline is dropped when a new model would exceed the capacity (one or two fit a GPU).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from models.registry import ModelEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resident:
+    """A loaded pipeline, the scheduler config it came with (samplers are rebuilt from it), and its load time."""
+
+    entry: ModelEntry
+    pipe: Any
+    scheduler_config: Any
+    load_s: float
+    uses: int = field(default=0)
+
+
+class PipelineCache:
+    """Keeps up to `capacity` pipelines; `get` loads on a miss and says whether it did."""
+
+    def __init__(self, loader: Callable[[ModelEntry], Any], capacity: int = 2) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._loader = loader
+        self.capacity = capacity
+        self._items: OrderedDict[str, Resident] = OrderedDict()
+        self.loads = 0
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def names(self) -> list[str]:
+        """Resident model names, least recently used first."""
+        return list(self._items)
+
+    def get(self, entry: ModelEntry) -> tuple[Resident, bool]:
+        """The resident pipeline for `entry`, loading it (and evicting the oldest) when absent."""
+        resident = self._items.get(entry.name)
+        if resident is not None and resident.entry == entry:
+            self._items.move_to_end(entry.name)
+            resident.uses += 1
+            return resident, False
+        if resident is not None:  # the registry entry changed under the same name: reload it
+            self.drop(entry.name)
+        while len(self._items) >= self.capacity:
+            self.drop(next(iter(self._items)))
+        start = time.perf_counter()
+        pipe = self._loader(entry)
+        resident = Resident(entry, pipe, pipe.scheduler.config, time.perf_counter() - start, uses=1)
+        self._items[entry.name] = resident
+        self.loads += 1
+        log.info("model %r resident (loaded in %.2f s)", entry.name, resident.load_s)
+        return resident, True
+
+    def drop(self, name: str) -> None:
+        """Forget a pipeline and give its memory back."""
+        resident = self._items.pop(name, None)
+        if resident is None:
+            return
+        del resident
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        log.info("model %r evicted", name)
+
+    def clear(self) -> None:
+        for name in list(self._items):
+            self.drop(name)

@@ -1,0 +1,127 @@
+"""The worker process: an RQ SimpleWorker that keeps its pipelines resident and heartbeats while it works.
+
+RQ's default Worker forks for every job, which would throw away a loaded model (and CUDA does not survive a fork);
+SimpleWorker runs jobs in its own process. A SimpleWorker sends no heartbeat while a job runs, so a worker killed
+mid-job would hold its job for the whole job timeout; this one heartbeats from a thread every few seconds with a
+short TTL instead, so a dead worker's job is noticed within `heartbeat_ttl + maintenance_interval` seconds and
+retried by another worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import redis
+from rq import SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from imagine import keys, progress
+from imagine.contract import Done
+from imagine.settings import Settings
+from worker import context
+from worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+class ImagineWorker(SimpleWorker):
+    """Runs jobs in-process with a shared `WorkerContext` (settings, Redis, registry, resident pipelines)."""
+
+    def __init__(self, queues: Sequence[str], *, ctx: WorkerContext, **kwargs: Any) -> None:
+        settings = ctx.settings
+        super().__init__(
+            list(queues),
+            name=ctx.name,
+            connection=ctx.conn,
+            serializer=JSONSerializer,
+            default_result_ttl=settings.result_ttl,
+            worker_ttl=settings.worker_ttl,
+            maintenance_interval=settings.maintenance_interval,
+            job_monitoring_interval=settings.heartbeat_interval,
+            # RQ's description of a job is its call with arguments: it would log the interaction token.
+            log_job_description=False,
+            **kwargs,
+        )
+        self.ctx = ctx
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """Short, because `perform_job` keeps it fresh from a thread for as long as the job runs."""
+        return self.ctx.settings.heartbeat_ttl
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        with context.use(self.ctx), _Heartbeat(self, job, execution):
+            ok = super().perform_job(job, queue, execution)
+        if ok:
+            # Only now is the result stored: a reader that sees `done` can fetch it at once.
+            progress.publish(self.connection, Done(job_id=job.id, ts=time.time()))
+        return ok
+
+
+class _Heartbeat:
+    """A thread that renews the worker's, the job's and the execution's heartbeats until the job ends."""
+
+    def __init__(self, worker: ImagineWorker, job: Job, execution: Execution) -> None:
+        self.worker = worker
+        self.job = job
+        self.execution = execution
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
+
+    def _run(self) -> None:
+        interval = self.worker.ctx.settings.heartbeat_interval
+        while not self.stop.wait(interval):
+            try:
+                self.worker.maintain_heartbeats(self.job, self.execution)
+            except redis.RedisError as exc:  # Redis away for a moment: the next beat may get through
+                log.warning("heartbeat for job %s failed: %s", self.job.id, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def worker_name() -> str:
+    """Unique among live workers (RQ requires it), and says where the worker runs."""
+    return f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(2)}"
+
+
+def advertise(ctx: WorkerContext) -> None:
+    """Publish the registry's models (names, defaults, availability) for the bot, which never imports `models`."""
+    infos = ctx.registry.infos(ctx.settings.data_dir)
+    if infos:
+        ctx.conn.hset(keys.MODELS, mapping={info.name: info.model_dump_json() for info in infos})
+
+
+def run(
+    settings: Settings,
+    conn: redis.Redis,
+    *,
+    queues: Sequence[str] = (keys.IMAGE_QUEUE,),
+    burst: bool = False,
+    preload: Sequence[str] = (),
+    max_jobs: int | None = None,
+    logging_level: str = "INFO",
+) -> bool:
+    """Start a worker on `queues` and work until stopped (or, with `burst`, until they are empty)."""
+    ctx = WorkerContext.create(settings, conn, name=worker_name())
+    advertise(ctx)
+    for name in preload:
+        ctx.pipelines.get(ctx.registry.resolve(name or None, settings.data_dir))
+    worker = ImagineWorker(queues, ctx=ctx)
+    log.info("worker %s on %s (device %s, %s)", ctx.name, ", ".join(queues), ctx.device, ctx.dtype)
+    return worker.work(burst=burst, max_jobs=max_jobs, logging_level=logging_level)
