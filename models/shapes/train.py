@@ -57,6 +57,7 @@ class Options:
     checkpoint_minutes: float
     export_minutes: float
     bf16: bool
+    threads: int
     state: Path
     out: Path
 
@@ -76,13 +77,17 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--export-minutes", type=float, default=15.0)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
+    p.add_argument(
+        "--threads", type=int, default=0,
+        help="torch threads (0: torch's default); 1 keeps training steady on a machine shared with other work",
+    )
     p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="exported pipeline folder")
     a = p.parse_args(argv)
     bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
     return Options(
         a.steps, a.minutes, a.batch, a.lr, a.warmup, a.seed, a.scenes, a.vae_steps, a.caption_drop,
-        a.attribute_drop, a.checkpoint_minutes, a.export_minutes, bf16, a.state, a.out,
+        a.attribute_drop, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, a.state, a.out,
     )
 
 
@@ -292,6 +297,8 @@ def load_or_train_vae(opts: Options, pixels: torch.Tensor) -> AutoencoderKL:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     opts = parse(argv)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     pixels, scenes = render_dataset(opts.scenes, opts.seed)
     vae = load_or_train_vae(opts, pixels)
