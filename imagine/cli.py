@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose or args.command == "worker" else logging.WARNING
+    level = (
+        logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose or args.command == "worker"
+        else logging.WARNING
+    )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     handler = {
@@ -251,9 +257,9 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"queue {q.name}: {q.count} waiting, {q.started_job_registry.count} running")
         for w in Worker.all(connection=conn):
             print(f"worker {w.name}: {w.get_state()} on {', '.join(w.queue_names())}")
-        for name, raw in sorted(conn.hgetall(keys.MODELS).items()):
+        for raw in conn.hvals(keys.MODELS):
             info = ModelInfo.model_validate_json(raw)
-            print(f"model {name.decode()}: {info.defaults.width}x{info.defaults.height}, available={info.available}")
+            print(f"model {info.name}: {info.defaults.width}x{info.defaults.height}, available={info.available}")
     return 0
 
 

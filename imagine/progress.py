@@ -7,6 +7,7 @@ connecting after the worker began) still sees every event from the first, and no
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 
@@ -29,7 +30,7 @@ def publish(conn: redis.Redis, event: Event) -> None:
 
 def read(conn: redis.Redis, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, Event]]:
     """Events of `job_id` after stream id `after`, waiting up to `block_ms` for the first one (None: no wait)."""
-    reply = conn.xread({keys.progress(job_id): after}, block=block_ms)
+    reply: Any = conn.xread({keys.progress(job_id): after}, block=block_ms)
     events: list[tuple[str, Event]] = []
     for _stream, entries in reply or []:
         for entry_id, fields in entries:

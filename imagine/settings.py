@@ -22,12 +22,17 @@ log = logging.getLogger(__name__)
 class Settings(BaseSettings):
     """What a bot, a worker or the CLI needs to know about its surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="IMAGINE_", env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGINE_",
+        env_file=".env",
+        env_ignore_empty=True,  # `REDIS_URL=` in .env means unset, as .env.example shows
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
 
     # Redis. Unset: an embedded server is started with its data under `data_dir`.
-    redis_url: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("REDIS_URL", "IMAGINE_REDIS_URL")
-    )
+    redis_url: SecretStr | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "IMAGINE_REDIS_URL"))
     data_dir: Path = Path(".data")
     registry_file: Path | None = Field(default=None, description="a registry TOML instead of the packaged one")
 

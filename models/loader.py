@@ -30,7 +30,7 @@ from models.registry import ModelEntry
 log = logging.getLogger(__name__)
 
 #: Sampler name -> (scheduler class, config overrides). Names follow the A1111 convention.
-SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
+SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
     "euler": (EulerDiscreteScheduler, {"use_karras_sigmas": False}),
     "euler_a": (EulerAncestralDiscreteScheduler, {}),
     "dpm++_2m": (
@@ -45,7 +45,7 @@ SCHEDULERS: dict[str, tuple[type[SchedulerMixin], dict[str, Any]]] = {
 }
 assert set(SCHEDULERS) == set(SAMPLERS), "every contract sampler needs a scheduler"
 
-_FAMILIES: dict[str, type[DiffusionPipeline]] = {
+_FAMILIES: dict[str, Any] = {
     "sd": StableDiffusionPipeline,
     "sdxl": StableDiffusionXLPipeline,
 }

@@ -120,7 +120,7 @@ def build(folder: Path, *, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(staging)
+    pipe.save_pretrained(staging)  # type: ignore[attr-defined]
     import shutil
 
     shutil.rmtree(staging / "_tok")

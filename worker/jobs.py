@@ -17,8 +17,7 @@ import torch
 from rq import get_current_job
 
 from imagine import keys, progress
-from imagine.contract import Failed, Image, JobResult, JobSpec, Progress, SpecError, Started, Timings
-from imagine.contract import parameters_text
+from imagine.contract import Failed, Image, JobResult, JobSpec, Progress, SpecError, Started, Timings, parameters_text
 from imagine.queue import new_job_id
 from models.loader import make_scheduler
 from models.registry import UnknownModel
@@ -141,7 +140,9 @@ def _encode(pictures: list[Any], spec: JobSpec, seeds: list[int], scale: int) ->
     sheet = None
     if len(shown) > 1:
         pic = encoding.grid(shown)
-        sheet = Image.from_png(seeds[0], pic.width, pic.height, encoding.encode_png(pic, parameters_text(spec, seeds[0])))
+        sheet = Image.from_png(
+            seeds[0], pic.width, pic.height, encoding.encode_png(pic, parameters_text(spec, seeds[0]))
+        )
     return images, sheet
 
 

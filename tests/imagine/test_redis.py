@@ -1,0 +1,54 @@
+"""imagine/redis.py: a real embedded server with persistence on, one owner, guests, and a check for eviction."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import redis
+
+from imagine.redis import EmbeddedRedis, check_server, connect
+from imagine.settings import Settings
+
+
+def test_embedded_server_persists_and_never_evicts(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        assert server.owner and server.url.startswith("redis://127.0.0.1:")
+        conn = redis.Redis.from_url(server.url, decode_responses=True)
+        assert conn.config_get("appendonly") == {"appendonly": "yes"}
+        assert conn.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
+        assert conn.config_get("appendfsync") == {"appendfsync": "everysec"}
+        assert check_server(conn) == []
+        conn.set("kept", "yes")
+        conn.close()
+    assert not (tmp_path / "redis" / "server.json").exists()
+    # A new server on the same folder replays the append-only file.
+    with EmbeddedRedis(tmp_path / "redis") as server:
+        assert redis.Redis.from_url(server.url).get("kept") == b"yes"
+
+
+def test_a_second_process_joins_as_a_guest(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path / "redis") as owner:
+        guest = EmbeddedRedis(tmp_path / "redis")
+        # flock is per open file description, so a second instance in this process contends like another process.
+        assert guest.start() == owner.url and not guest.owner
+        guest.stop()
+        assert redis.Redis.from_url(owner.url).ping()
+
+
+def test_connect_starts_an_embedded_server_without_redis_url(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    with connect(settings) as connection:
+        assert connection.owns_server and connection.conn.ping()
+        url = connection.url
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+
+
+def test_check_server_warns_about_eviction(tmp_path: Path, caplog) -> None:
+    config = {"maxmemory-policy": "allkeys-lru", "appendonly": "no"}
+    with EmbeddedRedis(tmp_path / "redis", config=config) as server, caplog.at_level(logging.WARNING):
+        warnings = check_server(redis.Redis.from_url(server.url))
+    assert len(warnings) == 2 and "noeviction" in caplog.text
