@@ -9,16 +9,25 @@ exist and are enabled. Pass `strict=False` to send what a real client never woul
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Union
+from typing import TYPE_CHECKING, Any
 
 from tests.support import messages as M
 from tests.support import payloads
 from tests.support import permissions as P
+from tests.support.options import build_options
 from tests.support.routes_channels import add_reaction, remove_reaction
 from tests.support.state import (
-    APPLICATION_COMMAND, AUTOCOMPLETE, MESSAGE_COMPONENT, MODAL_SUBMIT, Attachment, Command, FilePart,
-    Interaction, Message,
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    Attachment,
+    Command,
+    FilePart,
+    Interaction,
+    Message,
 )
 
 if TYPE_CHECKING:
@@ -35,9 +44,7 @@ class Upload:
     data: bytes
 
 
-UploadLike = Union[Upload, tuple[str, bytes], Attachment]
-
-STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
+UploadLike = Upload | tuple[str, bytes] | Attachment
 
 
 class MemberActions(_Base):
@@ -55,8 +62,16 @@ class MemberActions(_Base):
         world = self.world
         channel = world.channels[channel_id]
         inter = Interaction(
-            world.ids.next(), "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48), itype, world.application_id,
-            channel.guild_id, channel_id, user_id, data, world.clock.now(), message.id if message else None,
+            world.ids.next(),
+            "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48),
+            itype,
+            world.application_id,
+            channel.guild_id,
+            channel_id,
+            user_id,
+            data,
+            world.clock.now(),
+            message.id if message else None,
         )
         world.interactions[inter.id] = inter
         world.tokens[inter.token] = inter.id
@@ -102,8 +117,10 @@ class MemberActions(_Base):
         for cmd in sorted(found, key=lambda c: c.guild_id is None):
             if cmd.guild_id in (guild_id, None):
                 return cmd
-        raise LookupError(f"no command {name!r} synced for guild {guild_id} (synced: "
-                          f"{[(c.name, c.guild_id) for c in self.world.commands.values()]})")
+        raise LookupError(
+            f"no command {name!r} synced for guild {guild_id} (synced: "
+            f"{[(c.name, c.guild_id) for c in self.world.commands.values()]})"
+        )
 
     def _check_can_use(self, cmd: Command, channel_id: int, user_id: int) -> None:
         channel = self.world.channels[channel_id]
@@ -130,7 +147,7 @@ class MemberActions(_Base):
         if strict:
             self._check_can_use(cmd, channel_id, user_id)
         resolved: dict[str, dict[str, Any]] = {}
-        built = self._build_options(cmd, subcommand, options or {}, channel_id, resolved, strict=strict, focused=None)
+        built = build_options(self, cmd, subcommand, options or {}, channel_id, resolved, strict=strict, focused=None)
         data: dict[str, Any] = {"id": str(cmd.id), "name": cmd.name, "type": 1, "options": built}
         if cmd.guild_id is not None:
             data["guild_id"] = str(cmd.guild_id)
@@ -154,7 +171,7 @@ class MemberActions(_Base):
         cmd = self.find_command(name, guild_id)
         values = dict(options or {})
         values.setdefault(focused, "")
-        built = self._build_options(cmd, subcommand, values, channel_id, {}, strict=False, focused=focused)
+        built = build_options(self, cmd, subcommand, values, channel_id, {}, strict=False, focused=focused)
         data: dict[str, Any] = {"id": str(cmd.id), "name": cmd.name, "type": 1, "options": built}
         if cmd.guild_id is not None:
             data["guild_id"] = str(cmd.guild_id)
@@ -162,72 +179,11 @@ class MemberActions(_Base):
         await self.wait_for(lambda: inter.choices is not None, timeout=timeout, what="autocomplete choices")  # type: ignore[attr-defined]
         return inter.choices or []
 
-    def _build_options(
-        self, cmd: Command, subcommand: str | None, values: dict[str, Any], channel_id: int,
-        resolved: dict[str, dict[str, Any]], *, strict: bool, focused: str | None,
-    ) -> list[dict[str, Any]]:
-        defs: list[dict[str, Any]] = cmd.payload.get("options") or []
-        path = subcommand.split() if subcommand else []
-        wrappers: list[dict[str, Any]] = []
-        for part in path:
-            sub = next((o for o in defs if o["name"] == part and o.get("type") in (1, 2)), None)
-            if sub is None:
-                raise LookupError(f"/{cmd.name} has no subcommand {part!r}")
-            wrappers.append({"type": sub["type"], "name": part})
-            defs = sub.get("options") or []
-        built = []
-        by_name = {d["name"]: d for d in defs}
-        for key in values:
-            if key not in by_name:
-                raise LookupError(f"/{cmd.name} has no option {key!r} (has {sorted(by_name)})")
-        for d in defs:
-            if d["name"] not in values:
-                if strict and d.get("required"):
-                    raise ValueError(f"/{cmd.name}: required option {d['name']!r} missing")
-                continue
-            value = self._option_value(d, values[d["name"]], channel_id, resolved, strict and focused is None)
-            opt: dict[str, Any] = {"name": d["name"], "type": d["type"], "value": value}
-            if d["name"] == focused:
-                opt["focused"] = True
-                opt["value"] = str(values[d["name"]])
-            built.append(opt)
-        for wrapper in reversed(wrappers):
-            wrapper["options"] = built
-            built = [wrapper]
-        return built
-
-    def _option_value(
-        self, d: dict[str, Any], value: Any, channel_id: int, resolved: dict[str, dict[str, Any]], strict: bool
-    ) -> Any:
-        world, t = self.world, d["type"]
-        if t == ATTACHMENT:
-            att = value if isinstance(value, Attachment) else self.upload(value, channel_id)
-            resolved.setdefault("attachments", {})[str(att.id)] = payloads.attachment_json(att)
-            return str(att.id)
-        if t in (USER, MENTIONABLE) and int(value) in world.users:
-            user_id = int(value)
-            resolved.setdefault("users", {})[str(user_id)] = payloads.user_json(world.users[user_id])
-            member = world.members.get((world.channels[channel_id].guild_id, user_id))
-            if member is not None:
-                resolved.setdefault("members", {})[str(user_id)] = payloads.member_json(world, member, with_user=False)
-            return str(user_id)
-        if t in (ROLE, MENTIONABLE) and int(value) in world.roles:
-            resolved.setdefault("roles", {})[str(value)] = payloads.role_json(world.roles[int(value)])
-            return str(value)
-        if t == CHANNEL:
-            channel = world.channels[int(value)]
-            resolved.setdefault("channels", {})[str(channel.id)] = payloads.channel_json(channel)
-            return str(channel.id)
-        if strict:
-            _check_scalar(d, value)
-        return value
-
     def upload(self, item: UploadLike, channel_id: int) -> Attachment:
         """Put a member's file on the fake CDN (for attachment options and messages)."""
         if isinstance(item, Attachment):
             return item
-        filename, data = (item.filename, item.data) if isinstance(item, Upload) else item
-        return M.make_attachment(self, channel_id, filename, data)  # type: ignore[arg-type]
+        return M.make_attachment(self, channel_id, *_file_of(item))  # type: ignore[arg-type]
 
     async def click(self, message_id: int, custom_id: str, *, user_id: int, strict: bool = True) -> Interaction:
         """Press a button on a message."""
@@ -256,9 +212,9 @@ class MemberActions(_Base):
         msg = self.world.messages[message_id]
         if msg.deleted:
             raise LookupError(f"message {message_id} was deleted")
-        if msg.ephemeral and msg.interaction_id is not None:
-            if self.world.interactions[msg.interaction_id].user_id != user_id:
-                raise PermissionError("an ephemeral message is visible to its requester only")
+        owner = self.world.interactions[msg.interaction_id].user_id if msg.interaction_id else None
+        if msg.ephemeral and owner not in (None, user_id):
+            raise PermissionError("an ephemeral message is visible to its requester only")
         if strict and not self.permissions_in(self.world.channels[msg.channel_id], user_id) & P.VIEW_CHANNEL:
             raise PermissionError(f"user {user_id} cannot see channel {msg.channel_id}")
         found = _find_component(msg.components, custom_id)
@@ -298,8 +254,10 @@ class MemberActions(_Base):
                 return {"type": comp["type"], "custom_id": cid, "values": [str(v) for v in values.get(cid, [])]}
             return None
 
-        data = {"custom_id": modal.get("custom_id"),
-                "components": [x for x in map(fill, modal.get("components") or []) if x]}
+        data = {
+            "custom_id": modal.get("custom_id"),
+            "components": [x for x in map(fill, modal.get("components") or []) if x],
+        }
         message = self.world.messages.get(source.message_id or 0)
         return await self._interact(MODAL_SUBMIT, source.channel_id, source.user_id, data, message)
 
@@ -317,9 +275,9 @@ class MemberActions(_Base):
     async def react(self, message_id: int, emoji: str, *, user_id: int) -> None:
         """A member adds a (unicode) reaction; MESSAGE_REACTION_ADD goes out if the app has the intent."""
         msg = self._reactable(message_id, user_id)
-        if not msg.reactions.get(emoji):
-            if not self.permissions_in(self.world.channels[msg.channel_id], user_id) & P.ADD_REACTIONS:
-                raise PermissionError(f"user {user_id} may not add new reactions")
+        may_add = self.permissions_in(self.world.channels[msg.channel_id], user_id) & P.ADD_REACTIONS
+        if not msg.reactions.get(emoji) and not may_add:
+            raise PermissionError(f"user {user_id} may not add new reactions")
         await add_reaction(self, msg, emoji, user_id)
 
     async def unreact(self, message_id: int, emoji: str, *, user_id: int) -> None:
@@ -337,17 +295,30 @@ class MemberActions(_Base):
         """A member posts in a channel (MESSAGE_CREATE goes out, content visible only with the intent)."""
         channel = self.world.channels[channel_id]
         perms = self.permissions_in(channel, user_id)
-        files = []
-        for i, item in enumerate(attachments):
-            att = self.upload(item, channel_id)
-            files.append(FilePart(f"files[{i}]", att.filename, "application/octet-stream", att.data))
-        if not perms & P.SEND_MESSAGES or (files and not perms & P.ATTACH_FILES):
+        items = list(attachments)
+        if not perms & P.SEND_MESSAGES or (items and not perms & P.ATTACH_FILES):
             raise PermissionError(f"user {user_id} may not post that in channel {channel_id}")
+        files = []
+        for i, item in enumerate(items):
+            name, data = _file_of(item)
+            files.append(FilePart(f"files[{i}]", name, "application/octet-stream", data))
         payload: dict[str, Any] = {"content": content}
         if reply_to is not None:
             payload["message_reference"] = {"message_id": reply_to}
-        return await M.create_message(self, channel_id, user_id, payload, files,  # type: ignore[arg-type]
-                                      limit=self.guild_of(channel).upload_limit)
+        return await M.create_message(
+            self,
+            channel_id,
+            user_id,
+            payload,
+            files,  # type: ignore[arg-type]
+            limit=self.guild_of(channel).upload_limit,
+        )
+
+
+def _file_of(item: UploadLike) -> tuple[str, bytes]:
+    if isinstance(item, (Upload, Attachment)):
+        return item.filename, item.data
+    return item[0], item[1]
 
 
 def _find_component(items: list[dict[str, Any]], custom_id: str) -> dict[str, Any] | None:
@@ -380,19 +351,3 @@ def _check_text_input(comp: dict[str, Any], value: str) -> None:
         raise ValueError(f"text input {comp.get('custom_id')!r} is required")
     if value and not comp.get("min_length", 0) <= len(value) <= comp.get("max_length", 4000):
         raise ValueError(f"text input {comp.get('custom_id')!r}: length {len(value)} out of bounds")
-
-
-def _check_scalar(d: dict[str, Any], value: Any) -> None:
-    """What the Discord client enforces before sending: types, choices, ranges, lengths."""
-    t, name = d["type"], d["name"]
-    kinds = {STRING: str, INTEGER: int, BOOLEAN: bool, NUMBER: (int, float)}
-    if t in kinds and (not isinstance(value, kinds[t]) or (t != BOOLEAN and isinstance(value, bool))):
-        raise TypeError(f"option {name!r} wants type {t}, got {value!r}")
-    if d.get("choices") and value not in [c["value"] for c in d["choices"]]:
-        raise ValueError(f"option {name!r}: {value!r} is not one of the choices")
-    if t in (INTEGER, NUMBER):
-        if "min_value" in d and value < d["min_value"] or "max_value" in d and value > d["max_value"]:
-            raise ValueError(f"option {name!r}: {value} outside [{d.get('min_value')}, {d.get('max_value')}]")
-    if t == STRING:
-        if not d.get("min_length", 0) <= len(value) <= d.get("max_length", 6000):
-            raise ValueError(f"option {name!r}: length {len(value)} out of bounds")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import functools
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -18,41 +20,98 @@ from aiohttp import web
 from tests.support.actions import Upload
 from tests.support.rest import Fault
 from tests.support.state import (
-    Attachment, Channel, Command, FilePart, Guild, Interaction, Member, Message, Overwrite, RestCall, Role, User,
+    Attachment,
+    Channel,
+    Command,
+    FilePart,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    Overwrite,
+    RestCall,
+    Role,
+    User,
 )
 
 if TYPE_CHECKING:
     from tests.support.core import FakeCore
 
 #: Scenario methods callable over RPC (coroutines are awaited there; the rest are plain calls).
-RPC_METHODS = frozenset({
-    "create_guild", "create_role", "set_role_permissions", "create_channel", "set_overwrite", "create_member",
-    "set_member_roles", "set_upload_limit", "default_scene", "advance_clock", "reconnect_gateway", "drop_gateway",
-    "slash", "autocomplete", "click", "select", "submit_modal", "react", "unreact", "post_message",
-    "wait_for_bot", "wait_for_commands", "wait_for_ack", "fail_next", "clear_faults", "messages", "message",
-    "interaction", "commands", "calls_to", "gateway_stats", "take_errors", "assert_clean", "upload", "urls",
-    "find_command",
-})
+RPC_METHODS = frozenset(
+    {
+        "create_guild",
+        "create_role",
+        "set_role_permissions",
+        "create_channel",
+        "set_overwrite",
+        "create_member",
+        "set_member_roles",
+        "set_upload_limit",
+        "default_scene",
+        "advance_clock",
+        "reconnect_gateway",
+        "drop_gateway",
+        "slash",
+        "autocomplete",
+        "click",
+        "select",
+        "submit_modal",
+        "react",
+        "unreact",
+        "post_message",
+        "wait_for_bot",
+        "wait_for_commands",
+        "wait_for_ack",
+        "fail_next",
+        "clear_faults",
+        "messages",
+        "message",
+        "interaction",
+        "commands",
+        "calls_to",
+        "gateway_stats",
+        "take_errors",
+        "assert_clean",
+        "upload",
+        "urls",
+        "find_command",
+    }
+)
 
 _ERRORS: dict[str, type[Exception]] = {
-    e.__name__: e for e in (LookupError, KeyError, ValueError, TypeError, PermissionError, TimeoutError,
-                            AssertionError, RuntimeError)
+    e.__name__: e
+    for e in (LookupError, KeyError, ValueError, TypeError, PermissionError, TimeoutError, AssertionError, RuntimeError)
 }
 
 
 def _types() -> dict[str, type]:
     from tests.support.scenario import Scene
 
-    classes = (User, Role, Overwrite, Channel, Guild, Member, Attachment, Message, Command, Interaction,
-               FilePart, RestCall, Fault, Upload, Scene)
+    classes = (
+        User,
+        Role,
+        Overwrite,
+        Channel,
+        Guild,
+        Member,
+        Attachment,
+        Message,
+        Command,
+        Interaction,
+        FilePart,
+        RestCall,
+        Fault,
+        Upload,
+        Scene,
+    )
     return {c.__name__: c for c in classes}
 
 
 def encode(obj: Any) -> Any:
     """JSON-safe form of scenario values: dataclasses tagged by class name, bytes as base64."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {"__dc__": type(obj).__name__,
-                **{f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+        return {"__dc__": type(obj).__name__, **{f.name: encode(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
     if isinstance(obj, (bytes, bytearray)):
         return {"__b64__": base64.b64encode(obj).decode()}
     if isinstance(obj, dict):
@@ -87,10 +146,8 @@ def add_routes(app: web.Application, core: FakeCore) -> None:
         if name == "wait_change":
             version, timeout = body["args"]
             if core.world.version == version:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await core.world.wait_change(timeout)
-                except asyncio.TimeoutError:
-                    pass
             return web.json_response({"result": core.world.version})
         if name not in RPC_METHODS:
             return web.json_response({"error": {"type": "LookupError", "message": f"no RPC method {name!r}"}})
@@ -164,8 +221,9 @@ class RemoteFakeDiscord:
         def check(messages: list[Message]) -> Message | None:
             return next((m for m in messages if predicate is None or predicate(m)), None)
 
-        return await self.wait_for(lambda: self.call("messages", channel_id), check, timeout=timeout,
-                                   what=f"a message in channel {channel_id}")
+        return await self.wait_for(
+            lambda: self.call("messages", channel_id), check, timeout=timeout, what=f"a message in channel {channel_id}"
+        )
 
     async def wait_for_call(
         self, method: str, route: str, predicate: Callable[[RestCall], Any] | None = None, *, timeout: float = 5.0
@@ -173,5 +231,6 @@ class RemoteFakeDiscord:
         def check(calls: list[RestCall]) -> RestCall | None:
             return next((c for c in calls if c.status and (predicate is None or predicate(c))), None)
 
-        return await self.wait_for(lambda: self.call("calls_to", method, route), check, timeout=timeout,
-                                   what=f"{method} {route}")
+        return await self.wait_for(
+            lambda: self.call("calls_to", method, route), check, timeout=timeout, what=f"{method} {route}"
+        )

@@ -43,8 +43,9 @@ class FakeCore:
         self.clock = Clock()
         ids = Snowflakes(self.clock)
         app_id = application_id or ids.next()
-        self.world = World(self.clock, ids, token or f"fake.{secrets.token_urlsafe(24)}", app_id,
-                           User(app_id, bot_name, bot=True))
+        self.world = World(
+            self.clock, ids, token or f"fake.{secrets.token_urlsafe(24)}", app_id, User(app_id, bot_name, bot=True)
+        )
         owner = User(self.world.ids.next(), "app-owner")
         self.world.users[owner.id] = owner
         self.world.owner_id = owner.id
@@ -92,6 +93,7 @@ class FakeCore:
 
     def build_app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
+
         async def api(request: web.Request) -> web.Response:
             return await handle_api(self, request)
 

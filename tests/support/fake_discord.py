@@ -25,8 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--token", default=None, help="bot token to accept (default: random, printed)")
     parser.add_argument("--application-id", type=int, default=None)
     parser.add_argument("--scene", action="store_true", help="create the default server, channel and members")
-    parser.add_argument("--privileged", default="", help="comma list of allowed privileged intents: "
-                        "members,presences,message_content")
+    parser.add_argument(
+        "--privileged", default="", help="comma list of allowed privileged intents: members,presences,message_content"
+    )
     parser.add_argument("--no-validate", action="store_true", help="skip OpenAPI validation")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
@@ -37,8 +38,14 @@ async def serve(args: argparse.Namespace) -> None:
     allowed = 0
     for name in filter(None, args.privileged.split(",")):
         allowed |= bits[name.strip()]
-    fake = FakeDiscord(token=args.token, application_id=args.application_id, host=args.host, port=args.port,
-                       allowed_privileged_intents=allowed, validate=not args.no_validate)
+    fake = FakeDiscord(
+        token=args.token,
+        application_id=args.application_id,
+        host=args.host,
+        port=args.port,
+        allowed_privileged_intents=allowed,
+        validate=not args.no_validate,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

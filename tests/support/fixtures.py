@@ -7,12 +7,12 @@ Every test that uses `fake_discord` fails at teardown if the fake saw a request 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -43,7 +43,10 @@ def start_fake_process(*args: str, timeout: float = 30.0) -> tuple[subprocess.Po
     """Start `python -m tests.support.fake_discord` and return (process, the JSON line it printed)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.fake_discord", *args],
-        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -155,8 +155,12 @@ class Gateway:
             return
         shard = tuple(data.get("shard") or (0, 1))
         session = Session(
-            id=secrets.token_hex(16), intents=intents, shard=(int(shard[0]), int(shard[1])),
-            ws=ws, compressor=state["compressor"], lock=state["lock"],
+            id=secrets.token_hex(16),
+            intents=intents,
+            shard=(int(shard[0]), int(shard[1])),
+            ws=ws,
+            compressor=state["compressor"],
+            lock=state["lock"],
         )
         self.sessions[session.id] = session
         state["session"] = session
@@ -225,8 +229,12 @@ class Gateway:
                 if (wanted and user_id in wanted) or (not wanted and user.username.lower().startswith(query)):
                     members.append(payloads.member_json(world, world.member(guild_id, user_id)))
         chunk = {
-            "guild_id": str(guild_id), "members": members, "chunk_index": 0, "chunk_count": 1,
-            "not_found": [], "presences": [],
+            "guild_id": str(guild_id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+            "presences": [],
         }
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]

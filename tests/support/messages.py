@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from tests.support import payloads
 from tests.support.rest import ApiError, form_error
 from tests.support.state import (
-    EPHEMERAL, IS_COMPONENTS_V2, LOADING, SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS, Attachment, FilePart, Message,
+    EPHEMERAL,
+    IS_COMPONENTS_V2,
+    LOADING,
+    SUPPRESS_EMBEDS,
+    SUPPRESS_NOTIFICATIONS,
+    Attachment,
+    FilePart,
+    Message,
 )
 
 if TYPE_CHECKING:
@@ -79,7 +86,9 @@ def _check_components(components: list[dict[str, Any]]) -> None:
             cid = c.get("custom_id")
             if cid is not None:
                 if cid in seen:
-                    raise form_error("components", [f"custom_id {cid!r} is used twice (COMPONENT_CUSTOM_ID_DUPLICATED)"])
+                    raise form_error(
+                        "components", [f"custom_id {cid!r} is used twice (COMPONENT_CUSTOM_ID_DUPLICATED)"]
+                    )
                 seen.add(cid)
             walk(c.get("components") or [])
             if isinstance(c.get("accessory"), dict):
@@ -102,8 +111,14 @@ def check_payload(payload: dict[str, Any], files: list[FilePart], limit: int, *,
             raise form_error("files", [f"file part named {f.field!r}; Discord expects files[n]"])
         if len(f.data) > limit:
             raise ApiError(413, 40005, f"Request entity too large ({f.filename}: {len(f.data)} > {limit} bytes)")
-    if creating and not (content or payload.get("embeds") or payload.get("components") or files
-                         or payload.get("sticker_ids") or payload.get("poll")):
+    if creating and not (
+        content
+        or payload.get("embeds")
+        or payload.get("components")
+        or files
+        or payload.get("sticker_ids")
+        or payload.get("poll")
+    ):
         raise ApiError(400, 50006, "Cannot send an empty message")
     mentions = payload.get("allowed_mentions") or {}
     for kind in ("users", "roles"):
@@ -145,10 +160,10 @@ def compute_mentions(world: World, msg: Message) -> None:
     parse = {"users", "roles", "everyone"} if allowed is None else set(allowed.get("parse") or [])
     users = [int(u) for u in USER_MENTION.findall(msg.content)]
     roles = [int(r) for r in ROLE_MENTION.findall(msg.content)]
-    pinged_users = [u for u in users if u in world.users and ("users" in parse or
-                                                              str(u) in [str(x) for x in (allowed or {}).get("users") or []])]
-    pinged_roles = [r for r in roles if r in world.roles and ("roles" in parse or
-                                                             str(r) in [str(x) for x in (allowed or {}).get("roles") or []])]
+    listed_users = {int(x) for x in (allowed or {}).get("users") or []}
+    listed_roles = {int(x) for x in (allowed or {}).get("roles") or []}
+    pinged_users = [u for u in users if u in world.users and ("users" in parse or u in listed_users)]
+    pinged_roles = [r for r in roles if r in world.roles and ("roles" in parse or r in listed_roles)]
     ref = msg.message_reference and world.messages.get(int(msg.message_reference.get("message_id") or 0))
     if ref and (allowed is None or allowed.get("replied_user")) and ref.author_id not in pinged_users:
         pinged_users.append(ref.author_id)
@@ -190,9 +205,17 @@ async def create_message(
     if not loading:
         check_payload(payload, files, limit, creating=True)
     channel = world.channels[channel_id]
-    msg = Message(world.ids.next(), channel_id, channel.guild_id, author_id, world.clock.now(),
-                  webhook_id=webhook_id, interaction_id=interaction_id, type=type_,
-                  tts=bool(payload.get("tts")))
+    msg = Message(
+        world.ids.next(),
+        channel_id,
+        channel.guild_id,
+        author_id,
+        world.clock.now(),
+        webhook_id=webhook_id,
+        interaction_id=interaction_id,
+        type=type_,
+        tts=bool(payload.get("tts")),
+    )
     ref = payload.get("message_reference")
     if ref:
         target = world.messages.get(int(ref.get("message_id") or 0))
@@ -200,8 +223,12 @@ async def create_message(
             if ref.get("fail_if_not_exists", True):
                 raise form_error("message_reference", ["message_reference: Unknown message"])
         else:
-            msg.message_reference = {"type": 0, "message_id": target.id, "channel_id": channel_id,
-                                     "guild_id": channel.guild_id}
+            msg.message_reference = {
+                "type": 0,
+                "message_id": target.id,
+                "channel_id": channel_id,
+                "guild_id": channel.guild_id,
+            }
             msg.type = 19
     apply_fields(core, msg, payload, files)
     msg.flags |= (EPHEMERAL if ephemeral else 0) | (LOADING if loading else 0)

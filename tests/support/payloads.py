@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.support import permissions as P
@@ -12,7 +12,7 @@ from tests.support.state import Attachment, Channel, Guild, Member, Message, Rol
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 def user_json(user: User) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import asyncio
 import fnmatch
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -62,7 +63,7 @@ class Route:
         if len(segments) != len(self.parts):
             return None
         params: dict[str, str] = {}
-        for want, got in zip(self.parts, segments):
+        for want, got in zip(self.parts, segments, strict=True):
             if want.startswith("{"):
                 params[want[1:-1]] = got
             elif want != got:
@@ -211,10 +212,18 @@ def match_route(method: str, raw_path: str) -> tuple[Route | None, dict[str, str
 async def handle_api(core: FakeCore, request: web.Request) -> web.Response:
     world = core.world
     method = request.method.upper()
-    raw_path = request.raw_path.split("?", 1)[0][len(spec.API_PREFIX):] or "/"
+    raw_path = request.raw_path.split("?", 1)[0][len(spec.API_PREFIX) :] or "/"
     matched, params = match_route(method, raw_path)
-    call = RestCall(method, unquote(raw_path), matched.template if matched else None, dict(request.query),
-                    None, [], False, world.clock.now())
+    call = RestCall(
+        method,
+        unquote(raw_path),
+        matched.template if matched else None,
+        dict(request.query),
+        None,
+        [],
+        False,
+        world.clock.now(),
+    )
     world.calls.append(call)
     try:
         call.json, call.files = await _read_body(request)
@@ -239,8 +248,18 @@ async def handle_api(core: FakeCore, request: web.Request) -> web.Response:
             if problems:
                 world.error(f"spec violation in {method} {call.path}: " + "; ".join(problems))
                 raise form_error("Invalid Form Body", problems)
-        ctx = Ctx(core, method, call.path, matched.template, params, dict(request.query),
-                  dict(request.headers), call.json, call.files, call)
+        ctx = Ctx(
+            core,
+            method,
+            call.path,
+            matched.template,
+            params,
+            dict(request.query),
+            dict(request.headers),
+            call.json,
+            call.files,
+            call,
+        )
         status, body = await matched.handler(ctx)
     except ApiError as exc:
         status, body = exc.status, exc.body()

@@ -14,13 +14,27 @@ from tests.support import messages as M
 from tests.support import payloads
 from tests.support.rest import ApiError, Ctx, Reply, form_error, route
 from tests.support.state import (
-    APPLICATION_COMMAND, AUTOCOMPLETE, EPHEMERAL, MESSAGE_COMPONENT, MODAL_SUBMIT, Interaction, Message,
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    EPHEMERAL,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    Interaction,
+    Message,
 )
 
 ACK_WINDOW = 3.0
 TOKEN_LIFETIME = 15 * 60.0
 
-PONG, CHANNEL_MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = 1, 4, 5, 6, 7, 8, 9
+PONG, CHANNEL_MESSAGE, DEFERRED_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT, MODAL = (
+    1,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+)
 
 #: Which callback types Discord takes for each interaction type.
 ALLOWED_RESPONSES = {
@@ -88,13 +102,15 @@ async def _respond(ctx: Ctx, inter: Interaction, rtype: int, data: dict[str, Any
     common = {"webhook_id": world.application_id, "interaction_id": inter.id, "ephemeral": ephemeral}
     type_ = 20 if inter.type == APPLICATION_COMMAND else 0
     if rtype == CHANNEL_MESSAGE:
-        msg = await M.create_message(core, inter.channel_id, world.bot.id, data, ctx.files,
-                                     limit=_limit(ctx, inter), type_=type_, **common)  # type: ignore[arg-type]
+        msg = await M.create_message(
+            core, inter.channel_id, world.bot.id, data, ctx.files, limit=_limit(ctx, inter), type_=type_, **common
+        )  # type: ignore[arg-type]
         inter.original_message_id = msg.id
         return msg
     if rtype == DEFERRED_MESSAGE:
-        msg = await M.create_message(core, inter.channel_id, world.bot.id, {}, [], limit=0, loading=True,
-                                     type_=type_, **common)  # type: ignore[arg-type]
+        msg = await M.create_message(
+            core, inter.channel_id, world.bot.id, {}, [], limit=0, loading=True, type_=type_, **common
+        )  # type: ignore[arg-type]
         inter.original_message_id = msg.id
         return msg
     if rtype in (DEFERRED_UPDATE, UPDATE_MESSAGE):
@@ -151,8 +167,14 @@ async def followup(ctx: Ctx) -> Reply:
         msg = original
     else:
         msg = await M.create_message(
-            ctx.core, inter.channel_id, world.bot.id, payload, ctx.files, limit=_limit(ctx, inter),
-            webhook_id=world.application_id, interaction_id=inter.id,
+            ctx.core,
+            inter.channel_id,
+            world.bot.id,
+            payload,
+            ctx.files,
+            limit=_limit(ctx, inter),
+            webhook_id=world.application_id,
+            interaction_id=inter.id,
             ephemeral=bool((payload.get("flags") or 0) & EPHEMERAL),
         )
     inter.followup_ids.append(msg.id)

@@ -14,8 +14,10 @@ the app did.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from tests.support import gateway as G
 from tests.support import payloads
@@ -24,7 +26,16 @@ from tests.support.actions import MemberActions
 from tests.support.core import FakeCore
 from tests.support.rest import Fault
 from tests.support.state import (
-    Channel, Command, Guild, Interaction, Member, Message, Overwrite, RestCall, Role, User,
+    Channel,
+    Command,
+    Guild,
+    Interaction,
+    Member,
+    Message,
+    Overwrite,
+    RestCall,
+    Role,
+    User,
 )
 
 T = TypeVar("T")
@@ -80,23 +91,25 @@ class FakeDiscord(MemberActions, FakeCore):
         world.changed()
         return guild
 
-    async def create_role(
-        self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False
-    ) -> Role:
+    async def create_role(self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False) -> Role:
         world = self.world
         guild = world.guilds[guild_id]
-        role = Role(world.ids.next(), guild_id, name, permissions, position=len(guild.role_ids), mentionable=mentionable)
+        role = Role(
+            world.ids.next(), guild_id, name, permissions, position=len(guild.role_ids), mentionable=mentionable
+        )
         world.roles[role.id] = role
         guild.role_ids.append(role.id)
-        await self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": payloads.role_json(role)},
-                             guild_id)
+        await self._dispatch(
+            "GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": payloads.role_json(role)}, guild_id
+        )
         return role
 
     async def set_role_permissions(self, role_id: int, permissions: int) -> Role:
         role = self.world.roles[role_id]
         role.permissions = permissions
-        await self._dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(role.guild_id), "role": payloads.role_json(role)},
-                             role.guild_id)
+        await self._dispatch(
+            "GUILD_ROLE_UPDATE", {"guild_id": str(role.guild_id), "role": payloads.role_json(role)}, role.guild_id
+        )
         return role
 
     async def create_channel(
@@ -104,8 +117,9 @@ class FakeDiscord(MemberActions, FakeCore):
     ) -> Channel:
         world = self.world
         guild = world.guilds[guild_id]
-        channel = Channel(world.ids.next(), guild_id, name, position=len(guild.channel_ids),
-                          overwrites=list(overwrites), topic=topic)
+        channel = Channel(
+            world.ids.next(), guild_id, name, position=len(guild.channel_ids), overwrites=list(overwrites), topic=topic
+        )
         world.channels[channel.id] = channel
         guild.channel_ids.append(channel.id)
         await self._dispatch("CHANNEL_CREATE", payloads.channel_json(channel), guild_id)
@@ -215,13 +229,19 @@ class FakeDiscord(MemberActions, FakeCore):
 
     def calls_to(self, method: str | None = None, route: str | None = None) -> list[RestCall]:
         """Recorded REST calls, filtered by method and spec template (e.g. "/channels/{channel_id}/messages")."""
-        return [c for c in self.world.calls
-                if (method is None or c.method == method.upper()) and (route is None or c.route == route)]
+        return [
+            c
+            for c in self.world.calls
+            if (method is None or c.method == method.upper()) and (route is None or c.route == route)
+        ]
 
     def gateway_stats(self) -> dict[str, int]:
         g = self.gateway
-        return {"identifies": g.identifies, "resumes": g.resumes,
-                "connected": sum(1 for s in g.live_sessions() if s.connected)}
+        return {
+            "identifies": g.identifies,
+            "resumes": g.resumes,
+            "connected": sum(1 for s in g.live_sessions() if s.connected),
+        }
 
     def take_errors(self) -> list[str]:
         """Findings so far (spec violations, 401s, unimplemented routes, misuse), cleared."""
@@ -246,15 +266,14 @@ class FakeDiscord(MemberActions, FakeCore):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await self.world.wait_change(min(remaining, 0.5))
-            except asyncio.TimeoutError:
-                pass
 
     async def wait_for_message(
         self, channel_id: int, predicate: Callable[[Message], Any] | None = None, *, timeout: float = 5.0
     ) -> Message:
         """The first (oldest) live message in the channel that satisfies `predicate`, now or after changes."""
+
         def check() -> Message | None:
             return next((m for m in self.messages(channel_id) if predicate is None or predicate(m)), None)
 
@@ -262,25 +281,31 @@ class FakeDiscord(MemberActions, FakeCore):
 
     async def wait_for_ack(self, interaction: Interaction | int, *, timeout: float = 5.0) -> Interaction:
         inter = self.interaction(interaction if isinstance(interaction, int) else interaction.id)
-        return await self.wait_for(lambda: inter if inter.acked else None, timeout=timeout,
-                                   what=f"acknowledgement of interaction {inter.id}")
+        return await self.wait_for(
+            lambda: inter if inter.acked else None, timeout=timeout, what=f"acknowledgement of interaction {inter.id}"
+        )
 
     async def wait_for_call(
         self, method: str, route: str, predicate: Callable[[RestCall], Any] | None = None, *, timeout: float = 5.0
     ) -> RestCall:
         def check() -> RestCall | None:
-            return next((c for c in self.calls_to(method, route) if c.status and (predicate is None or predicate(c))),
-                        None)
+            return next(
+                (c for c in self.calls_to(method, route) if c.status and (predicate is None or predicate(c))), None
+            )
 
         return await self.wait_for(check, timeout=timeout, what=f"{method} {route}")
 
     async def wait_for_bot(self, timeout: float = 10.0) -> None:
         """Until a bot has identified (READY and GUILD_CREATEs sent) and is connected."""
-        await self.wait_for(lambda: any(s.connected for s in self.gateway.live_sessions()), timeout=timeout,
-                            what="a bot connected to the gateway")
+        await self.wait_for(
+            lambda: any(s.connected for s in self.gateway.live_sessions()),
+            timeout=timeout,
+            what="a bot connected to the gateway",
+        )
 
     async def wait_for_commands(self, *names: str, guild_id: int | None = None, timeout: float = 10.0) -> None:
         """Until commands with these names are synced (to `guild_id`, or globally)."""
+
         def check() -> bool:
             return set(names) <= {c.name for c in self.commands(guild_id)}
 

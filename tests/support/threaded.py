@@ -1,8 +1,8 @@
 """Run a FakeDiscord on its own event loop in a background thread, for synchronous code (scripts, sync tests).
 
-    with FakeDiscordThread() as fake:           # fake proxies every FakeDiscord method, made blocking
-        scene = fake.default_scene()
-        fake.fail_next("/channels/{channel_id}/messages")
+with FakeDiscordThread() as fake:           # fake proxies every FakeDiscord method, made blocking
+    scene = fake.default_scene()
+    fake.fail_next("/channels/{channel_id}/messages")
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.support.scenario import FakeDiscord
 
@@ -51,6 +52,7 @@ class FakeDiscordThread:
 
     def run(self, fn: Callable[..., Any], *args: Any, timeout: float | None = 60, **kwargs: Any) -> Any:
         """Call `fn(*args, **kwargs)` on the fake's loop (awaiting it if it is a coroutine) and return the result."""
+
         async def call() -> Any:
             result = fn(*args, **kwargs)
             return await result if inspect.isawaitable(result) else result

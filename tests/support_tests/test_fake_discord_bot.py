@@ -32,8 +32,9 @@ async def test_slash_command_defer_and_followup(fake: FakeDiscord, scene: Scene)
     async with running_bot(fake, scene, add_imagine) as bot:
         cmd = fake.find_command("imagine", scene.guild.id)
         assert [o["name"] for o in cmd.payload["options"]] == ["prompt", "count"]
-        inter = await fake.slash("imagine", channel_id=scene.channel.id, user_id=scene.alice.id,
-                                 options={"prompt": "a red cube", "count": 2})
+        inter = await fake.slash(
+            "imagine", channel_id=scene.channel.id, user_id=scene.alice.id, options={"prompt": "a red cube", "count": 2}
+        )
         await fake.wait_for_ack(inter)
         msg = await fake.wait_for_message(scene.channel.id, lambda m: m.attachments)
     assert inter.ack_type == 5
@@ -80,11 +81,13 @@ async def test_buttons_selects_modals_and_autocomplete(fake: FakeDiscord, scene:
             return [app_commands.Choice(name=m, value=m) for m in ("tiny", "tall") if m.startswith(current)]
 
     async with running_bot(fake, scene, setup):
-        choices = await fake.autocomplete("panel", channel_id=scene.channel.id, user_id=scene.alice.id,
-                                          focused="model", options={"model": "ti"})
+        choices = await fake.autocomplete(
+            "panel", channel_id=scene.channel.id, user_id=scene.alice.id, focused="model", options={"model": "ti"}
+        )
         assert choices == [{"name": "tiny", "value": "tiny"}]
-        inter = await fake.slash("panel", channel_id=scene.channel.id, user_id=scene.alice.id,
-                                 options={"model": "tiny"})
+        inter = await fake.slash(
+            "panel", channel_id=scene.channel.id, user_id=scene.alice.id, options={"model": "tiny"}
+        )
         msg = await fake.wait_for_message(scene.channel.id, lambda m: m.interaction_id == inter.id)
         assert msg.custom_ids() == ["t:remix", "t:pick"]
 
@@ -118,9 +121,12 @@ async def test_reactions_replies_and_mentions(fake: FakeDiscord, scene: Scene) -
             channel = bot.get_channel(payload.channel_id)
             assert isinstance(channel, discord.TextChannel)
             message = channel.get_partial_message(payload.message_id)
-            await message.reply(f"<@{payload.user_id}> re-rolling @everyone",
-                                allowed_mentions=discord.AllowedMentions(users=[discord.Object(payload.user_id)],
-                                                                         everyone=False, replied_user=False))
+            await message.reply(
+                f"<@{payload.user_id}> re-rolling @everyone",
+                allowed_mentions=discord.AllowedMentions(
+                    users=[discord.Object(payload.user_id)], everyone=False, replied_user=False
+                ),
+            )
             await message.add_reaction("🔄")
 
     async with running_bot(fake, scene, setup):
@@ -139,8 +145,9 @@ async def test_gateway_resume_and_reidentify(fake: FakeDiscord, scene: Scene) ->
     async with running_bot(fake, scene, add_imagine) as bot:
         await fake.reconnect_gateway(resume=True)
         await fake.wait_for(lambda: fake.gateway_stats()["resumes"] == 1 and fake.gateway_stats()["connected"])
-        inter = await fake.slash("imagine", channel_id=scene.channel.id, user_id=scene.bob.id,
-                                 options={"prompt": "after resume"})
+        inter = await fake.slash(
+            "imagine", channel_id=scene.channel.id, user_id=scene.bob.id, options={"prompt": "after resume"}
+        )
         await fake.wait_for_ack(inter)
         await fake.reconnect_gateway(resume=False)
         await fake.wait_for(lambda: fake.gateway_stats()["identifies"] == 2 and fake.gateway_stats()["connected"])
