@@ -81,11 +81,23 @@ class Requester(BaseModel):
     interaction_id: int | None = None
     #: Valid for 15 minutes. Masked in every repr and log; left out of the long-lived job record.
     interaction_token: SecretStr | None = None
+    #: Largest file the result may upload, in bytes (the interaction's `attachment_size_limit`).
+    upload_limit: int | None = Field(default=None, ge=1)
 
     @field_serializer("interaction_token", when_used="json")
     def _reveal_token(self, token: SecretStr | None) -> str | None:
         # The worker needs the real token to post; JSON mode is only used for the queue payload.
         return token.get_secret_value() if token is not None else None
+
+
+class InitImage(BaseModel):
+    """A variation's starting picture: image `index` (0-based) of job `job_id`, redrawn at `strength` (0-1]."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job_id: str = Field(pattern=JOB_ID.pattern)
+    index: int = Field(ge=0, le=3)
+    strength: float = Field(gt=0, le=1, allow_inf_nan=False)
 
 
 class ModelDefaults(BaseModel):
@@ -119,6 +131,8 @@ class JobSpec(BaseModel):
     count: int = Field(default=1, ge=1)
     model: str | None = None
     sampler: Sampler | None = None
+    #: Set for a variation: image-to-image from an earlier job's image.
+    init_image: InitImage | None = None
     requester: Requester | None = None
 
     @field_validator("prompt", "negative_prompt")
@@ -254,6 +268,7 @@ def parameters_text(spec: JobSpec, seed: int) -> str:
     lines.append(
         f"Steps: {spec.steps}, Sampler: {sampler}, CFG scale: {spec.guidance:g}, Seed: {seed}, "
         f"Size: {spec.width}x{spec.height}, Model: {spec.model}"
+        + (f", Denoising strength: {spec.init_image.strength:g}" if spec.init_image is not None else "")
     )
     return "\n".join(lines)
 

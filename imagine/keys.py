@@ -50,6 +50,21 @@ def delivered(job_id: str) -> str:
     return f"{PREFIX}delivered:{check_job_id(job_id)}"
 
 
+def message(message_id: int) -> str:
+    """String: the job a Discord message shows (status or result), for reactions and buttons. TTL: the record's."""
+    return f"{PREFIX}message:{int(message_id)}"
+
+
+def images(job_id: str) -> str:
+    """Hash of a result's PNGs by 0-based index, for U buttons and variations. TTL: `Settings.image_ttl`."""
+    return f"{PREFIX}images:{check_job_id(job_id)}"
+
+
+def edit_gate(job_id: str) -> str:
+    """Set with NX and a PX of `Settings.progress_interval` by whoever edits a job's status message next."""
+    return f"{PREFIX}edit-gate:{check_job_id(job_id)}"
+
+
 def guild(guild_id: int, name: str) -> str:
     """Per-server state (`settings`, `limits`, counters)."""
     return f"{PREFIX}guild:{int(guild_id)}:{name}"

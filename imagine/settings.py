@@ -36,10 +36,17 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     registry_file: Path | None = Field(default=None, description="a registry TOML instead of the packaged one")
 
-    # Discord (used by the bot; reserved here so the one settings object documents everything).
+    # Discord. The bot logs in with the token; workers need it too, to post in the channel once an interaction's
+    # 15 minutes are over and for jobs asked for by a reaction.
     discord_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "IMAGINE_DISCORD_TOKEN")
     )
+    dev_guild_id: int | None = Field(default=None, description="server the bot syncs its commands to at start")
+    progress_interval: float = Field(default=2.0, ge=0.05, description="seconds between edits of one message")
+    variation_strength: float = Field(default=0.6, gt=0, le=1, description="how much a variation redraws")
+    image_ttl: int = Field(default=24 * 3600, ge=60, description="seconds results stay in Redis for U and V")
+    #: Tests only: where discord.py and the workers send REST calls (the gateway URL is derived from it).
+    discord_api_base: str | None = None
 
     # Limits on what a member may ask for (checked by the bot before enqueueing and again by the worker).
     max_prompt_chars: int = Field(default=1000, ge=1)
