@@ -246,7 +246,7 @@ class MemberActions(_Base):
                 return {"type": 18, "component": inner} if inner else None
             cid = comp.get("custom_id")
             if comp.get("type") == 4:
-                value = str(values.get(cid, comp.get("value") or ""))
+                value = str(values.get(str(cid), comp.get("value") or ""))
                 if strict:
                     _check_text_input(comp, value)
                 return {"type": 4, "custom_id": cid, "value": value}

@@ -9,7 +9,7 @@ from tests.support import payloads
 from tests.support.state import Attachment, Command
 
 if TYPE_CHECKING:
-    from tests.support.scenario import FakeDiscord
+    from tests.support.actions import MemberActions as FakeDiscord
 
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 
@@ -86,7 +86,7 @@ def option_value(
 def check_scalar(d: dict[str, Any], value: Any) -> None:
     """What the Discord client enforces before sending: types, choices, ranges, lengths."""
     t, name = d["type"], d["name"]
-    kinds = {STRING: str, INTEGER: int, BOOLEAN: bool, NUMBER: (int, float)}
+    kinds: dict[int, type | tuple[type, ...]] = {STRING: str, INTEGER: int, BOOLEAN: bool, NUMBER: (int, float)}
     if t in kinds and (not isinstance(value, kinds[t]) or (t != BOOLEAN and isinstance(value, bool))):
         raise TypeError(f"option {name!r} wants type {t}, got {value!r}")
     if d.get("choices") and value not in [c["value"] for c in d["choices"]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tests.support import spec
 from tests.support.state import FilePart, RestCall
@@ -156,7 +156,9 @@ async def _read_body(request: web.Request) -> tuple[Any, list[FilePart]]:
         files: list[FilePart] = []
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            data = await part.read()  # type: ignore[union-attr]
+            if not isinstance(part, BodyPartReader):
+                raise form_error("nested multipart bodies are not something Discord takes")
+            data = await part.read()
             name = part.name or ""
             if name == "payload_json":
                 try:

@@ -99,18 +99,36 @@ async def callback(ctx: Ctx) -> Reply:
 async def _respond(ctx: Ctx, inter: Interaction, rtype: int, data: dict[str, Any]) -> Message | None:
     world, core = ctx.world, ctx.core
     ephemeral = bool((data.get("flags") or 0) & EPHEMERAL)
-    common = {"webhook_id": world.application_id, "interaction_id": inter.id, "ephemeral": ephemeral}
     type_ = 20 if inter.type == APPLICATION_COMMAND else 0
     if rtype == CHANNEL_MESSAGE:
         msg = await M.create_message(
-            core, inter.channel_id, world.bot.id, data, ctx.files, limit=_limit(ctx, inter), type_=type_, **common
-        )  # type: ignore[arg-type]
+            core,
+            inter.channel_id,
+            world.bot.id,
+            data,
+            ctx.files,
+            limit=_limit(ctx, inter),
+            type_=type_,
+            webhook_id=world.application_id,
+            interaction_id=inter.id,
+            ephemeral=ephemeral,
+        )
         inter.original_message_id = msg.id
         return msg
     if rtype == DEFERRED_MESSAGE:
         msg = await M.create_message(
-            core, inter.channel_id, world.bot.id, {}, [], limit=0, loading=True, type_=type_, **common
-        )  # type: ignore[arg-type]
+            core,
+            inter.channel_id,
+            world.bot.id,
+            {},
+            [],
+            limit=0,
+            loading=True,
+            type_=type_,
+            webhook_id=world.application_id,
+            interaction_id=inter.id,
+            ephemeral=ephemeral,
+        )
         inter.original_message_id = msg.id
         return msg
     if rtype in (DEFERRED_UPDATE, UPDATE_MESSAGE):

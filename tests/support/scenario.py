@@ -255,7 +255,7 @@ class FakeDiscord(MemberActions, FakeCore):
 
     # -- waiting ----------------------------------------------------------------------------------------------
 
-    async def wait_for(self, check: Callable[[], T], *, timeout: float = 5.0, what: str = "condition") -> T:
+    async def wait_for(self, check: Callable[[], T | None], *, timeout: float = 5.0, what: str = "condition") -> T:
         """Re-evaluate `check` after every state change until it returns something truthy."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
