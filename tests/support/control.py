@@ -216,7 +216,7 @@ class RemoteFakeDiscord:
             version = await self.call("wait_change", version, min(remaining, 2.0))
 
     async def wait_for_message(
-        self, channel_id: int, predicate: Callable[[Message], Any] | None = None, *, timeout: float = 5.0
+        self, channel_id: int, predicate: Callable[[Message], Any] | None = None, timeout: float = 5.0
     ) -> Message:
         def check(messages: list[Message]) -> Message | None:
             return next((m for m in messages if predicate is None or predicate(m)), None)

@@ -270,7 +270,7 @@ class FakeDiscord(MemberActions, FakeCore):
                 await self.world.wait_change(min(remaining, 0.5))
 
     async def wait_for_message(
-        self, channel_id: int, predicate: Callable[[Message], Any] | None = None, *, timeout: float = 5.0
+        self, channel_id: int, predicate: Callable[[Message], Any] | None = None, timeout: float = 5.0
     ) -> Message:
         """The first (oldest) live message in the channel that satisfies `predicate`, now or after changes."""
 
