@@ -39,7 +39,7 @@ async def test_slash_command_defer_and_followup(fake: FakeDiscord, scene: Scene)
         msg = await fake.wait_for_message(scene.channel.id, lambda m: m.attachments)
     assert inter.ack_type == 5
     (call,) = fake.calls_to("POST", CALLBACK)
-    assert call.json == {"type": 5, "data": {"flags": 0}} or call.json["type"] == 5
+    assert call.json["type"] == 5
     assert call.query.get("with_response") == "1"
     assert bot.seen == [("a red cube", 2, 10 * 1024 * 1024)]
     # the first followup after a deferral replaces the "thinking" message
