@@ -1,0 +1,24 @@
+# The worker image (the bot joins with the Discord front end). Build: docker compose build
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    IMAGINE_DATA_DIR=/data \
+    HF_HOME=/data/huggingface
+
+WORKDIR /app
+
+# torch first and pinned, so nothing below can swap it. PyPI's Linux wheel includes CUDA; for a CPU-only image
+# build with --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ARG TORCH_INDEX=
+RUN pip install ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0
+
+COPY . .
+RUN pip install . \
+    && useradd --create-home --uid 1000 imagine \
+    && mkdir -p /data && chown imagine /data
+
+USER imagine
+VOLUME ["/data"]
+CMD ["imagine", "worker"]

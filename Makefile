@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine with Python 3.11 and git:
+#   make demo   install, then make an image through the real queue (out/demo.png)
+#   make test   install, then run the tests (a real Redis is started for them; no GPU, no network)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned, so nothing else can pull in another build. For a CPU-only machine set
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu to skip the CUDA libraries.
+TORCH := torch==2.13.0
+TORCH_INDEX ?=
+PYTEST_ARGS ?= -q
+
+# The spine's files that lint and type checks cover; other packages add theirs as they are ready.
+LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
+	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
+	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
+	models/loader.py models/registry.py models/tiny.py bench/spine.py \
+	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
+	tests/models/test_registry.py
+TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
+	$(BIN)/python -m pip install -e '.[dev]'
+	@touch $@
+
+demo: install
+	$(BIN)/imagine generate "a red circle above a blue square" --seed 42 --out out/demo.png
+	@$(BIN)/python -c "from PIL import Image; print('parameters:', Image.open('out/demo.png').text['parameters'])"
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy $(TYPED_PATHS)
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/spine.py
+
+clean:
+	rm -rf out .pytest_cache
