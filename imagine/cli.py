@@ -1,4 +1,4 @@
-"""The `imagine` command: generate, worker, models, status, and `up` (reserved for bot + workers).
+"""The `imagine` command: generate, worker, bot, up (Redis + workers + bot), models, status.
 
 `imagine generate` walks the bot's own path: it validates a JobSpec, enqueues it through Redis by dotted name,
 follows the worker's progress events and writes the result. With no REDIS_URL it starts an embedded Redis and a
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.DEBUG
         if args.verbose > 1
         else logging.INFO
-        if args.verbose or args.command == "worker"
+        if args.verbose or args.command in ("worker", "bot", "up")
         else logging.WARNING
     )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "models": _models,
         "status": _status,
         "up": _up,
+        "bot": _bot,
     }[args.command]
     try:
         return handler(args, settings)
@@ -86,7 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     tiny.add_argument("--out", type=Path, help="folder (default: <data dir>/models/tiny)")
 
     sub.add_parser("status", help="queue length, workers and advertised models")
-    sub.add_parser("up", help="bot and workers together (arrives with the Discord front end)")
+    bot = sub.add_parser("bot", help="run the Discord bot")
+    bot.add_argument("--sync-global", action="store_true", help="sync slash commands globally at start (slow to show)")
+    up = sub.add_parser("up", help="Redis (embedded when REDIS_URL is unset), workers and the bot; Ctrl-C stops all")
+    up.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    up.add_argument("--sync-global", action="store_true", help="passed on to the bot")
+    up.add_argument("--preload", action="append", default=[], help="passed on to each worker")
     return parser
 
 
@@ -263,9 +269,21 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _bot(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import launcher
+
+    return launcher.run(settings, sync_global=args.sync_global)
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    print("imagine up (bot + workers in one command) arrives with the Discord front end.", file=sys.stderr)
-    return 2
+    from imagine.supervisor import Supervisor
+
+    if args.workers < 1:
+        print("imagine up: --workers must be at least 1", file=sys.stderr)
+        return 2
+    bot_args = ["--sync-global"] if args.sync_global else []
+    worker_args = [a for name in args.preload for a in ("--preload", name)]
+    return Supervisor(settings, workers=args.workers, bot_args=bot_args, worker_args=worker_args).run()
 
 
 if __name__ == "__main__":

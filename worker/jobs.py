@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from imagine.contract import Failed, Image, JobResult, JobSpec, Progress, SpecEr
 from imagine.queue import new_job_id
 from models.loader import make_scheduler
 from models.registry import UnknownModel
-from worker import context, encoding
+from worker import context, delivery, encoding, variations
 from worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class JobRefused(Exception):
 
 
 #: Errors whose message is shown to the member as is; anything else is reported as an internal error.
-REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel)
+REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel, variations.SourceGone)
 
 
 def generate(payload: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +48,11 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
         pipe.expire(record, ctx.settings.record_ttl)
         attempt = int(pipe.execute()[0])
     progress.publish(ctx.conn, Started(job_id=job_id, worker=ctx.name, attempt=attempt, ts=time.time()))
+    # Delivery to Discord (a no-op for jobs without a requester): status edits, then the result or the failure.
+    courier = delivery.Courier.open(ctx, job_id, payload, queue_name=job.origin if job is not None else None)
+    courier.started()
     try:
-        result = _run(ctx, job_id, payload)
+        result = _run(ctx, job_id, payload, courier)
     except Exception as exc:
         refused = isinstance(exc, REFUSALS)
         if refused and job is not None:
@@ -59,6 +63,9 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
         log.warning("job %s attempt %d failed: %s", job_id, attempt, exc if refused else type(exc).__name__)
         ctx.conn.hset(record, mapping={"status": "retrying" if retrying else "failed", "error": error})
         progress.publish(ctx.conn, Failed(job_id=job_id, error=error, retrying=retrying, ts=time.time()))
+        if not retrying:
+            courier.fail(error)
+        courier.close()
         if refused and not isinstance(exc, JobRefused):
             raise JobRefused(error) from exc
         raise
@@ -71,11 +78,16 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
             "model": result.spec.model or "",
         },
     )
+    delivery.store_images(ctx.conn, result, ctx.settings.image_ttl)
+    try:
+        courier.finish(result)
+    finally:
+        courier.close()
     # `Done` is published by the worker once RQ has stored this return value (see ImagineWorker.perform_job).
     return result.model_dump(mode="json")
 
 
-def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any]) -> JobResult:
+def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any = None) -> JobResult:
     # 1. Check the spec against this worker's limits (the payload came from Redis: trust nothing).
     spec = JobSpec.parse(payload, ctx.settings.limits())
     if spec.kind != "image":
@@ -90,18 +102,28 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any]) -> JobResult:
     resident, loaded = ctx.pipelines.get(entry)
     pipe = resident.pipe
     assert spec.sampler is not None and spec.steps is not None
+    steps, total = spec.steps, spec.steps
+    size: dict[str, Any] = {"width": spec.width, "height": spec.height}
+    if spec.init_image is not None:
+        # A variation: image-to-image from an earlier image, on a pipeline sharing the resident components.
+        assert spec.width is not None and spec.height is not None
+        strength = spec.init_image.strength
+        size = {"image": variations.load_source(ctx.conn, spec.init_image, spec.width, spec.height),
+                "strength": strength}
+        pipe = variations.image2image(pipe)
+        steps = max(steps, math.ceil(1 / strength))
+        total = variations.denoising_steps(steps, strength)
     pipe.scheduler = make_scheduler(spec.sampler, resident.scheduler_config)
     # 4. One generator per image, on the CPU so a seed gives the same noise on any device.
     generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
-    reporter = _Reporter(ctx, job_id, total=spec.steps)
+    reporter = _Reporter(ctx, job_id, total=total, courier=courier)
     started = time.perf_counter()
     out = pipe(
         prompt=spec.prompt,
         negative_prompt=spec.negative_prompt or None,
-        num_inference_steps=spec.steps,
+        num_inference_steps=steps,
         guidance_scale=spec.guidance,
-        width=spec.width,
-        height=spec.height,
+        **size,
         num_images_per_prompt=spec.count,
         generator=generators,
         callback_on_step_end=reporter,
@@ -149,11 +171,12 @@ def _encode(pictures: list[Any], spec: JobSpec, seeds: list[int], scale: int) ->
 class _Reporter:
     """`callback_on_step_end`: publishes step i of n, with a small decoded preview every few steps."""
 
-    def __init__(self, ctx: WorkerContext, job_id: str, total: int) -> None:
+    def __init__(self, ctx: WorkerContext, job_id: str, total: int, courier: Any = None) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.total = total
         self.every = ctx.settings.preview_every
+        self.courier = courier
 
     def __call__(self, pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         step = min(step_index + 1, self.total)
@@ -162,6 +185,8 @@ class _Reporter:
             preview = self._preview(pipe, kwargs["latents"])
         event = Progress(job_id=self.job_id, step=step, total=self.total, preview_png=preview, ts=time.time())
         progress.publish(self.ctx.conn, event)
+        if self.courier is not None:
+            self.courier.progress(step, self.total, preview)
         return kwargs
 
     def _preview(self, pipe: Any, latents: torch.Tensor) -> str | None:

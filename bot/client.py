@@ -1,0 +1,75 @@
+"""The bot: a `commands.Bot` that is handed its settings and Redis connections, and loads one cog per concern.
+
+Commands are synced to the development server at every start when one is configured (they show at once there);
+global sync happens only when asked for (`imagine bot --sync-global`), never on a plain start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+import redis
+from discord import app_commands
+from discord.ext import commands
+from redis.asyncio import Redis as AsyncRedis
+
+from bot import errors
+from bot.jobs import Submitter
+from bot.store import Store
+from imagine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.generation", "bot.cogs.results", "bot.cogs.preferences", "bot.cogs.help")
+
+
+def intents() -> discord.Intents:
+    """Only what the bot uses: servers and channels, and reactions on messages. No privileged intent."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    wanted.guild_reactions = True
+    return wanted
+
+
+class ImagineBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        redis_client: AsyncRedis,
+        queue_conn: redis.Redis,
+        *,
+        sync_global: bool = False,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            help_command=None,
+            # Nothing the bot says pings anyone unless a message says otherwise (the late fallback, in the worker).
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.redis = redis_client
+        self.queue_conn = queue_conn
+        self.sync_global = sync_global
+        self.store = Store(redis_client, settings)
+        self.jobs = Submitter(self)
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.tree.on_error = self.on_app_command_error
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development server %s", len(synced), guild.id)
+        if self.sync_global:
+            synced = await self.tree.sync()
+            log.info("synced %d commands globally (they may take a while to show everywhere)", len(synced))
+
+    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await errors.answer(interaction, error)
+
+    async def on_ready(self) -> None:
+        log.info("logged in as %s (%s) in %d servers", self.user, getattr(self.user, "id", "?"), len(self.guilds))

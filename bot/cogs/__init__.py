@@ -1,0 +1,1 @@
+"""One cog per concern; each module ends in `async def setup(bot)`."""

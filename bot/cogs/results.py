@@ -1,0 +1,83 @@
+"""What happens under a result: the persistent buttons (registered here) and the same actions by reaction.
+
+Reactions: 🔄 re-roll, 1️⃣-4️⃣ a variation of that image, ❌ delete (requester or moderator). They arrive as raw
+events, so they work on messages the bot has never cached, posted before its last restart. A reaction cannot be
+answered privately: a refusal is logged and otherwise ignored, as Discord bots do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot import actions, errors
+from bot.jobs import ChannelOrigin
+from bot.views import ImageButton, JobButton
+from imagine import ui
+
+if TYPE_CHECKING:
+    from bot.client import ImagineBot
+
+log = logging.getLogger(__name__)
+
+HANDLED = {ui.REACTION_REROLL, ui.REACTION_DELETE, *ui.REACTION_VARY}
+
+
+class Results(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ImageButton, JobButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ImageButton, JobButton)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        emoji = str(payload.emoji)
+        if emoji not in HANDLED or payload.guild_id is None or payload.member is None:
+            return
+        if self.bot.user is not None and payload.user_id == self.bot.user.id:
+            return
+        job_id = await self.bot.store.job_for_message(payload.message_id)
+        if job_id is None:
+            return
+        record = await self.bot.store.job(job_id)
+        if record is None or record.message_id != payload.message_id:
+            return  # not a finished result (a pending status message, or an expired job)
+        try:
+            await self._act(emoji, record, payload)
+        except Exception as exc:
+            if errors.expected(exc):
+                log.info("reaction %s by user %s refused: %s", emoji, payload.user_id, errors.explain(exc))
+            else:
+                log.error("reaction %s by user %s failed", emoji, payload.user_id, exc_info=exc)
+
+    async def _act(self, emoji: str, record: actions.JobRecord, payload: discord.RawReactionActionEvent) -> None:
+        member = payload.member
+        assert member is not None
+        guild = self.bot.get_guild(payload.guild_id or 0)
+        channel = self.bot.get_channel(payload.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        origin = ChannelOrigin(channel, guild, member, reply_to=payload.message_id)
+        if emoji == ui.REACTION_REROLL:
+            await actions.reroll(self.bot, record, origin)
+        elif emoji in ui.REACTION_VARY:
+            await actions.vary(self.bot, record, ui.REACTION_VARY[emoji], origin)
+        elif emoji == ui.REACTION_DELETE:
+            permissions = (
+                channel.permissions_for(member)
+                if isinstance(channel, discord.abc.GuildChannel)
+                else member.guild_permissions
+            )
+            message = self.bot.get_partial_messageable(payload.channel_id).get_partial_message(payload.message_id)
+            await actions.delete(self.bot, record, message, member, permissions)
+
+
+async def setup(bot: ImagineBot) -> None:
+    await bot.add_cog(Results(bot))
