@@ -49,13 +49,15 @@ def fit(filename: str, data: bytes, limit: int | None) -> tuple[str, bytes]:
     while True:
         for ext, encoded in _encodings(picture):
             if len(encoded) <= limit:
-                log.info("re-encoded %s from %d to %d bytes (%s) to fit %d", filename, len(data), len(encoded), ext,
-                         limit)
+                log.info(
+                    "re-encoded %s from %d to %d bytes (%s) to fit %d", filename, len(data), len(encoded), ext, limit
+                )
                 return f"{stem}.{ext}", encoded
         if min(picture.size) <= 16:
             raise ValueError(f"{filename} cannot be made smaller than {limit} bytes")
-        picture = picture.resize((max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4)),
-                                 Image.Resampling.LANCZOS)
+        picture = picture.resize(
+            (max(1, picture.width * 3 // 4), max(1, picture.height * 3 // 4)), Image.Resampling.LANCZOS
+        )
 
 
 def crop_cell(data: bytes, index: int, count: int) -> bytes:
