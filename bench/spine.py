@@ -170,7 +170,10 @@ def main() -> None:
 
     with EmbeddedRedis(work / "redis") as server:
         conn = redis.Redis.from_url(server.url)
-        settings = Settings(_env_file=None, redis_url=server.url, data_dir=data_dir, torch_threads=args.threads)
+        # model_validate reads no environment or .env: the bench's settings are exactly these.
+        settings = Settings.model_validate(
+            {"redis_url": server.url, "data_dir": data_dir, "torch_threads": args.threads}
+        )
         worker = subprocess.Popen(
             [sys.executable, "-m", "imagine", "worker", "--preload", entry.name],
             cwd=ROOT, env=_env(data_dir, args.threads, server.url),

@@ -108,8 +108,10 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
         # A variation: image-to-image from an earlier image, on a pipeline sharing the resident components.
         assert spec.width is not None and spec.height is not None
         strength = spec.init_image.strength
-        size = {"image": variations.load_source(ctx.conn, spec.init_image, spec.width, spec.height),
-                "strength": strength}
+        size = {
+            "image": variations.load_source(ctx.conn, spec.init_image, spec.width, spec.height),
+            "strength": strength,
+        }
         pipe = variations.image2image(pipe)
         steps = max(steps, math.ceil(1 / strength))
         total = variations.denoising_steps(steps, strength)
