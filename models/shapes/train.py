@@ -14,6 +14,7 @@ state folder gone, training resumes from the exported folder's weights with a fr
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -294,6 +295,22 @@ def load_or_train_vae(opts: Options, pixels: torch.Tensor) -> AutoencoderKL:
     return vae
 
 
+def cached_latents(opts: Options, vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
+    """Encoding the whole set takes minutes on a CPU: keep it, keyed by what it depends on."""
+    digest = hashlib.sha256(pixels.numpy().tobytes())
+    for tensor in vae.state_dict().values():
+        digest.update(tensor.numpy().tobytes())
+    path = opts.state / f"latents-{digest.hexdigest()[:16]}.pt"
+    if path.exists():
+        return torch.load(path)
+    latents = encode(vae, pixels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in opts.state.glob("latents-*.pt"):
+        stale.unlink()
+    torch.save(latents, path)
+    return latents
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     opts = parse(argv)
@@ -302,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(opts.seed)
     pixels, scenes = render_dataset(opts.scenes, opts.seed)
     vae = load_or_train_vae(opts, pixels)
-    latents = encode(vae, pixels)
+    latents = cached_latents(opts, vae, pixels)
     with torch.no_grad():
         recon = vae.decode(latents[:512]).sample
         log.info("VAE reconstruction MSE %.6f (pixels in [-1, 1])", F.mse_loss(recon, to_unit(pixels[:512])).item())
