@@ -60,8 +60,3 @@ def test_models_list_shows_the_registry(capsys, monkeypatch, tmp_path: Path) -> 
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "* shapes" in out and "tiny" in out and "dpm++_2m" in out
-
-
-def test_up_is_reserved(capsys) -> None:
-    assert main(["up"]) == 2
-    assert "Discord" in capsys.readouterr().err
