@@ -180,7 +180,7 @@ async def followup(ctx: Ctx) -> Reply:
     world = ctx.world
     payload = ctx.json or {}
     original = world.messages.get(inter.original_message_id or 0)
-    if original is not None and original.loading and not inter.followup_ids:
+    if original is not None and not original.deleted and original.loading and not inter.followup_ids:
         await M.edit_message(ctx.core, original, payload, ctx.files, limit=_limit(ctx, inter))
         msg = original
     else:
