@@ -44,8 +44,12 @@ async def defer_public(interaction: discord.Interaction) -> int:
 class Origin:
     """Where a job was asked for: how to show its first status and where the worker answers."""
 
-    async def announce(self, text: str) -> int:
-        """Show `text` as the job's status message; return that message's id."""
+    async def open(self, text: str) -> int:
+        """Make sure the job has a status message (showing `text` if it is new); return its id."""
+        raise NotImplementedError
+
+    async def show(self, text: str) -> None:
+        """Replace the status message's text."""
         raise NotImplementedError
 
     def requester(self, message_id: int) -> Requester:
@@ -62,9 +66,11 @@ class InteractionOrigin(Origin):
         self.message_id = message_id
         self.user = interaction.user
 
-    async def announce(self, text: str) -> int:
+    async def open(self, text: str) -> int:
+        return self.message_id  # the deferred "thinking…" message
+
+    async def show(self, text: str) -> None:
         await self.interaction.edit_original_response(content=text, allowed_mentions=discord.AllowedMentions.none())
-        return self.message_id
 
     def requester(self, message_id: int) -> Requester:
         i = self.interaction
@@ -94,15 +100,22 @@ class ChannelOrigin(Origin):
         self.guild = guild
         self.user = user
         self.reply_to = reply_to
+        self.message: discord.Message | None = None
 
-    async def announce(self, text: str) -> int:
+    async def open(self, text: str) -> int:
         reference = None
         if self.reply_to is not None:
             reference = discord.MessageReference(
                 message_id=self.reply_to, channel_id=self.channel_id, fail_if_not_exists=False
             )
-        message = await self.channel.send(text, reference=reference, allowed_mentions=discord.AllowedMentions.none())
-        return message.id
+        self.message = await self.channel.send(
+            text, reference=reference, allowed_mentions=discord.AllowedMentions.none()
+        )
+        return self.message.id
+
+    async def show(self, text: str) -> None:
+        assert self.message is not None
+        await self.message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
 
     @property
     def channel_id(self) -> int:
@@ -189,20 +202,27 @@ class Submitter:
         data.update({"seed": None, **changes})
         return JobSpec.parse(data, self.settings.limits())
 
-    async def next_position(self) -> int:
-        """The 1-based place a job enqueued now will take (issue 5's fair lanes will refine this)."""
-        return int(await self.bot.redis.llen(self.queue_key)) + 1
+    async def position(self, job_id: str) -> int | None:
+        """The 1-based place of a waiting job, or None once a worker took it (issue 5's lanes will refine this)."""
+        found = await self.bot.redis.lpos(self.queue_key, job_id)
+        return int(found) + 1 if found is not None else None
 
     async def submit(self, spec: JobSpec, origin: Origin) -> Submitted:
-        """Show "#n in queue" on the origin's status message, then enqueue; the worker takes over the message."""
+        """Enqueue, then show "#n in queue" on the origin's status message; from then on the worker keeps it.
+
+        The position is read after the job is in the queue, so concurrent requests each see their real place. The
+        edit slot is taken first: if a worker already took the job (and the slot, to say "starting"), the bot
+        stays silent rather than overwrite the worker's newer status.
+        """
         shown = spec.model_copy(update={"requester": Requester(user_id=origin.user.id)})
-        position = await self.next_position()
-        message_id = await origin.announce(ui.queued_text(shown, position))
+        message_id = await origin.open(ui.queued_text(shown, 0))
         spec = spec.model_copy(update={"requester": origin.requester(message_id)})
         job_id = queue.new_job_id()
-        await self.bot.store.claim_edit(job_id)
         await asyncio.to_thread(queue.enqueue, self.bot.queue_conn, spec, self.settings, job_id=job_id)
         await self.bot.store.link_message(message_id, job_id)
-        await self.bot.store.note_shown_position(job_id, position)
-        log.info("job %s queued at #%d for user %s", job_id, position, origin.user.id)
-        return Submitted(job_id, position, message_id)
+        position = await self.position(job_id)
+        if position is not None and await self.bot.store.claim_edit(job_id):
+            await origin.show(ui.queued_text(shown, position))
+            await self.bot.store.note_shown_position(job_id, position)
+        log.info("job %s queued at #%s for user %s", job_id, position, origin.user.id)
+        return Submitted(job_id, position or 0, message_id)

@@ -106,8 +106,8 @@ def headline(spec: JobSpec) -> str:
 
 
 def queued_text(spec: JobSpec, position: int) -> str:
-    """`position` is 1-based: 1 means next."""
-    return f"{headline(spec)}\n⏳ #{position} in queue"
+    """`position` is 1-based: 1 means next; 0 means not known yet."""
+    return f"{headline(spec)}\n⏳ " + (f"#{position} in queue" if position else "queued")
 
 
 def starting_text(spec: JobSpec) -> str:

@@ -1,7 +1,7 @@
 """End to end: the fake Discord in the test's event loop, and a real worker process and a real bot process
 (`imagine worker`, `imagine bot`) talking to it over sockets and to a real Redis, exactly as deployed.
 
-One stack per module (processes take seconds to start); every test gets its own channel and members in the
+One stack per test session (processes take seconds to start); every test gets its own channel and members in the
 stack's server, so tests do not see each other's messages. Any request the fake had to reject fails the test.
 """
 
@@ -155,6 +155,16 @@ class Stack:
 
         return await self.wait(done, f"a result on message {message_id}", timeout)
 
+    async def imagine(self, scene: Scene, prompt: str, user: Member | None = None, **options: Any) -> Message:
+        """Run /imagine as `user` (alice by default) and return the finished result message."""
+        inter = await self.fake.slash(
+            "imagine",
+            channel_id=scene.channel_id,
+            user_id=(user or scene.alice).id,
+            options={"prompt": prompt, **options},
+        )
+        return await self.answered(inter)
+
     async def answered(self, inter: Interaction, timeout: float = 60.0) -> Message:
         inter = await self.fake.wait_for_ack(inter, timeout=10)
         assert inter.original_message_id is not None
@@ -169,7 +179,7 @@ def png_parameters(data: bytes) -> str | None:
         return getattr(image, "text", {}).get("parameters")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def e2e_registry(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tiny_dir: Path) -> Path:
     plain = build_plain(tiny_dir, data_dir / "models" / "plain")
     path = tmp_path_factory.mktemp("e2e") / "registry.toml"
@@ -177,7 +187,7 @@ def e2e_registry(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, tiny_
     return path
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack(
     redis_server: str, data_dir: Path, e2e_registry: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
@@ -214,10 +224,15 @@ async def stack(
         worker.start()
         try:
             await stack.start_bot()
-            await stack.wait(lambda: {c.name for c in fake.commands(guild.id)} >= {"imagine", "settings", "help"},
-                             "commands synced to the development server")
-            await stack.wait(lambda: conn.hexists("imagine:models", "tiny") and _worker_ready(conn),
-                             "the worker to advertise its models and listen", timeout=120)
+            await stack.wait(
+                lambda: {c.name for c in fake.commands(guild.id)} >= {"imagine", "settings", "help"},
+                "commands synced to the development server",
+            )
+            await stack.wait(
+                lambda: conn.hexists("imagine:models", "tiny") and _worker_ready(conn),
+                "the worker to advertise its models and listen",
+                timeout=120,
+            )
             yield stack
         finally:
             with contextlib.suppress(Exception):
@@ -233,7 +248,7 @@ def _worker_ready(conn: redis.Redis) -> bool:
     return any(w.get_state() in ("idle", "busy") for w in Worker.all(connection=conn))
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def scene(stack: Stack) -> AsyncIterator[Scene]:
     """A fresh channel with alice, bob and a moderator; fails the test if the fake rejected any request."""
     stack.fake.take_errors()

@@ -56,8 +56,12 @@ def build_plain(tiny_dir: Path, out: Path) -> Path:
     shutil.copytree(tiny_dir, out)
     vae = AutoencoderKL.from_pretrained(out / "vae")
     enc, dec = vae.encoder, vae.decoder
-    for resnet in [*enc.down_blocks[0].resnets, *enc.mid_block.resnets, *dec.mid_block.resnets,
-                   *dec.up_blocks[0].resnets]:
+    for resnet in [
+        *enc.down_blocks[0].resnets,
+        *enc.mid_block.resnets,
+        *dec.mid_block.resnets,
+        *dec.up_blocks[0].resnets,
+    ]:
         _zero(resnet.conv2)
     for attention in [*(enc.mid_block.attentions or []), *(dec.mid_block.attentions or [])]:
         if attention is not None:
