@@ -32,6 +32,13 @@ def intents() -> discord.Intents:
     return wanted
 
 
+class ImagineTree(app_commands.CommandTree):
+    """The command tree, with the one error map for every slash command and autocomplete."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await errors.answer(interaction, error)
+
+
 class ImagineBot(commands.Bot):
     def __init__(
         self,
@@ -45,6 +52,7 @@ class ImagineBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents(),
             help_command=None,
+            tree_cls=ImagineTree,
             # Nothing the bot says pings anyone unless a message says otherwise (the late fallback, in the worker).
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -58,7 +66,6 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.tree.on_error = self.on_app_command_error
         if self.settings.dev_guild_id:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -67,9 +74,6 @@ class ImagineBot(commands.Bot):
         if self.sync_global:
             synced = await self.tree.sync()
             log.info("synced %d commands globally (they may take a while to show everywhere)", len(synced))
-
-    async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        await errors.answer(interaction, error)
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d servers", self.user, getattr(self.user, "id", "?"), len(self.guilds))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 import discord
 import redis
@@ -102,5 +103,5 @@ async def answer(interaction: discord.Interaction, error: BaseException) -> None
 def _what(interaction: discord.Interaction) -> str:
     if interaction.command is not None:
         return f"/{interaction.command.qualified_name}"
-    data = interaction.data or {}
+    data: dict[str, Any] = dict(interaction.data or {})
     return str(data.get("custom_id") or interaction.type.name)

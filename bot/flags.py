@@ -97,12 +97,12 @@ def _convert(target: str, name: str, value: str) -> Any:
         return number
     if target == "guidance":
         try:
-            number = float(value)
+            scale = float(value)
         except ValueError:
             raise FlagError(f"`--{name} {shown}` must be a number, e.g. 7 or 4.5") from None
-        if not math.isfinite(number) or number < 0:
+        if not math.isfinite(scale) or scale < 0:
             raise FlagError(f"`--{name}` must be a number of 0 or more")
-        return number
+        return scale
     if target == "model":
         if not MODEL_NAME.match(value.lower()):
             raise FlagError(f"`--model {shown}` is not a model name")

@@ -103,14 +103,14 @@ class ChannelOrigin(Origin):
         self.message: discord.Message | None = None
 
     async def open(self, text: str) -> int:
-        reference = None
-        if self.reply_to is not None:
+        mentions = discord.AllowedMentions.none()
+        if self.reply_to is None:
+            self.message = await self.channel.send(text, allowed_mentions=mentions)
+        else:
             reference = discord.MessageReference(
                 message_id=self.reply_to, channel_id=self.channel_id, fail_if_not_exists=False
             )
-        self.message = await self.channel.send(
-            text, reference=reference, allowed_mentions=discord.AllowedMentions.none()
-        )
+            self.message = await self.channel.send(text, reference=reference, allowed_mentions=mentions)
         return self.message.id
 
     async def show(self, text: str) -> None:
@@ -119,7 +119,7 @@ class ChannelOrigin(Origin):
 
     @property
     def channel_id(self) -> int:
-        return int(self.channel.id)
+        return int(self.channel.id)  # type: ignore[attr-defined]  # every Messageable given here is a channel
 
     def requester(self, message_id: int) -> Requester:
         return Requester(
@@ -205,7 +205,7 @@ class Submitter:
     async def position(self, job_id: str) -> int | None:
         """The 1-based place of a waiting job, or None once a worker took it (issue 5's lanes will refine this)."""
         found = await self.bot.redis.lpos(self.queue_key, job_id)
-        return int(found) + 1 if found is not None else None
+        return found + 1 if isinstance(found, int) else None
 
     async def submit(self, spec: JobSpec, origin: Origin) -> Submitted:
         """Enqueue, then show "#n in queue" on the origin's status message; from then on the worker keeps it.

@@ -67,7 +67,7 @@ class Store:
             raw = await self.redis.hgetall(keys.job(job_id))
         except ValueError:  # a malformed id in a custom id: no such job
             return None
-        fields = {_text(k): _text(v) for k, v in raw.items()}
+        fields: dict[str, str] = {str(_text(k)): str(_text(v)) for k, v in raw.items()}
         if not fields.get("spec"):
             return None
         spec = JobSpec.model_validate_json(fields["spec"])
@@ -100,7 +100,7 @@ class Store:
 
     async def image(self, job_id: str, index: int) -> bytes | None:
         data = await self.redis.hget(keys.images(job_id), str(index))
-        return bytes(data) if data is not None else None
+        return data.encode() if isinstance(data, str) else data
 
     async def keep_image(self, job_id: str, index: int, data: bytes) -> None:
         """Put an image read back from Discord where a worker looks for a variation's source."""

@@ -173,7 +173,7 @@ class Courier:
             if isinstance(message, dict) and "channel_id" in message
             else self.target.channel_id
         )
-        mapping = {"delivery": self.target.delivered_via, "count": str(count)}
+        mapping: dict[Any, Any] = {"delivery": self.target.delivered_via, "count": str(count)}
         if message_id:
             mapping["message_id"] = str(message_id)
         if channel_id:
@@ -211,7 +211,7 @@ def refresh_positions(ctx: Any, rest: DiscordREST, queue_name: str, interval: fl
     for position, job_id in enumerate(queue.get_job_ids(0, POSITIONS_SHOWN), start=1):
         record = keys.job(job_id)
         shown = conn.hget(record, "shown")
-        if shown is not None and shown.decode() == str(position):
+        if shown is not None and int(shown) == position:
             continue
         if not conn.set(keys.edit_gate(job_id), ctx.name, px=max(1, int(interval * 1000)), nx=True):
             continue

@@ -174,7 +174,7 @@ def _json(response: requests.Response) -> Any:
 
 def _retry_after(response: requests.Response) -> float:
     body = _json(response)
-    value = body.get("retry_after") if isinstance(body, dict) else None
+    value: Any = body.get("retry_after") if isinstance(body, dict) else None
     if value is None:
         value = response.headers.get("Retry-After", 1)
     try:

@@ -45,7 +45,7 @@ def source_png(conn: redis.Redis, init: InitImage) -> bytes:
     data = conn.hget(keys.images(init.job_id), str(init.index))
     if data is None:
         raise SourceGone(f"image {init.index + 1} of that job is no longer kept; re-roll it or start anew")
-    return bytes(data)
+    return data.encode() if isinstance(data, str) else data
 
 
 def load_source(conn: redis.Redis, init: InitImage, width: int, height: int) -> Image.Image:

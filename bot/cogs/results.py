@@ -61,9 +61,12 @@ class Results(commands.Cog):
         member = payload.member
         assert member is not None
         guild = self.bot.get_guild(payload.guild_id or 0)
-        channel = self.bot.get_channel(payload.channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            channel = self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        found = self.bot.get_channel(payload.channel_id)
+        channel: discord.abc.Messageable = (
+            found
+            if isinstance(found, discord.abc.Messageable)
+            else self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+        )
         origin = ChannelOrigin(channel, guild, member, reply_to=payload.message_id)
         if emoji == ui.REACTION_REROLL:
             await actions.reroll(self.bot, record, origin)
