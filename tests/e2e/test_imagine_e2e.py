@@ -66,6 +66,10 @@ async def test_imagine_defers_queues_progresses_and_delivers(stack: Stack, scene
     gaps = [b - a for a, b in itertools.pairwise(status_edits)]
     assert all(gap >= PROGRESS_INTERVAL * 0.9 for gap in gaps), gaps
 
+    # Secrets never reach a log line: neither the interaction token nor the bot token.
+    logs = stack.worker.log.read_text() + stack.bot.log.read_text()
+    assert inter.token not in logs and fake.token not in logs
+
 
 async def test_everyone_in_a_prompt_pings_nobody(stack: Stack, scene: Scene) -> None:
     fake = stack.fake
