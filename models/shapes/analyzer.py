@@ -74,8 +74,8 @@ def _descriptor(coverage: np.ndarray) -> np.ndarray | None:
     box = coverage[y0:y1, x0:x1]
     h, w = box.shape
     fill = box.sum() / (h * w)
-    bands = [band.mean() for band in np.array_split(box, 4, axis=0)]
-    columns = [col.mean() for col in np.array_split(box, 3, axis=1)]
+    bands = [band.mean() if band.size else 0.0 for band in np.array_split(box, 4, axis=0)]
+    columns = [col.mean() if col.size else 0.0 for col in np.array_split(box, 3, axis=1)]
     corners = [box[: max(1, h // 4), : max(1, w // 4)].mean(), box[: max(1, h // 4), -max(1, w // 4) :].mean(),
                box[-max(1, h // 4) :, : max(1, w // 4)].mean(), box[-max(1, h // 4) :, -max(1, w // 4) :].mean()]
     return np.array([fill, h / w, *bands, *columns, *corners], dtype=np.float32)
