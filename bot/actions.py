@@ -7,6 +7,7 @@ moderator. Each new job belongs to the member who pressed or reacted, not to the
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from typing import TYPE_CHECKING
@@ -68,7 +69,7 @@ async def image_bytes(bot: ImagineBot, record: JobRecord, index: int, message: d
     if message is None or not message.attachments:
         raise Refusal("that image is no longer available; re-roll it instead.")
     sheet = await message.attachments[0].read()
-    return uploads.crop_cell(sheet, index - 1, record.count)
+    return await asyncio.to_thread(uploads.crop_cell, sheet, index - 1, record.count)
 
 
 async def ensure_source(bot: ImagineBot, record: JobRecord, index: int, message: discord.Message | None) -> None:
@@ -82,7 +83,9 @@ async def upscale(bot: ImagineBot, interaction: discord.Interaction, record: Job
     if not 1 <= index <= record.count:
         raise Refusal(f"this result has no image #{index}.")
     data = await image_bytes(bot, record, index, interaction.message)
-    name, data = uploads.fit(f"imagine-{record.job_id[:12]}-{index}.png", data, interaction.filesize_limit)
+    name, data = await asyncio.to_thread(
+        uploads.fit, f"imagine-{record.job_id[:12]}-{index}.png", data, interaction.filesize_limit
+    )
     shown = record.best.model_copy(update={"requester": Requester(user_id=interaction.user.id)})
     seed = record.seeds[index - 1] if len(record.seeds) >= index else None
     content = f"{ui.headline(shown)}\n-# image {index} · seed {seed}"

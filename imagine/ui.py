@@ -144,8 +144,9 @@ def result_text(spec: JobSpec, seeds: list[int]) -> str:
 
 
 def late_text(spec: JobSpec, seeds: list[int]) -> str:
-    """A result posted after the interaction expired: it mentions the member (the only one it may ping)."""
-    return result_text(spec, seeds) + "\n-# (posted here because the request is more than 15 minutes old)"
+    """A result posted as a new message (the interaction expired, or its message is gone): it mentions the member,
+    the only one it may ping."""
+    return result_text(spec, seeds) + "\n-# (a new message: the request is over 15 minutes old, or its message is gone)"
 
 
 def failed_text(spec: JobSpec, error: str) -> str:

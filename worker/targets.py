@@ -20,6 +20,7 @@ from worker.discord_rest import DiscordError, DiscordREST, File
 log = logging.getLogger(__name__)
 
 DISCORD_EPOCH_MS = 1420070400000
+UNKNOWN_MESSAGE = 10008
 #: An interaction token lives 15 minutes; stop using it a little before, rather than race its expiry.
 TOKEN_LIFETIME_S = 15 * 60 - 20
 
@@ -96,13 +97,21 @@ class Target:
                 self.delivered_via = "interaction"
                 return message
             except DiscordError as exc:
-                if not exc.token_gone:
+                if exc.code == UNKNOWN_MESSAGE:
+                    log.info("the status message was deleted; posting the result in the channel")
+                elif not exc.token_gone:
                     raise
-                log.info("token expired while posting (code %s); replying in the channel", exc.code)
-                self.token_dead = True
+                else:
+                    log.info("token expired while posting (code %s); replying in the channel", exc.code)
+                    self.token_dead = True
         elif not self.token and self.channel_id and self.message_id:
             # A job asked for by a reaction: its status message is ours to edit with the bot token.
-            return self.edit(rest, payload, files)
+            try:
+                return self.edit(rest, payload, files)
+            except DiscordError as exc:
+                if exc.code != UNKNOWN_MESSAGE:
+                    raise
+                log.info("the status message was deleted; posting the result in the channel")
         if not self.channel_id:
             raise DiscordError(0, 0, "the interaction expired and the request's channel is unknown")
         late = dict(payload)

@@ -39,6 +39,9 @@ async def test_imagine_defers_queues_progresses_and_delivers(stack: Stack, scene
     assert queued, history
     assert progress, history
     assert history.index(queued[0]) < history.index(progress[0])
+    # A small preview rides along with the progress.
+    assert any(e["attachments"] for e in result.edits if "generating" in e["content"]), result.edits
+    print(f"\n/imagine acknowledged in {(inter.acked_at - inter.created_at) * 1000:.0f} ms")
 
     # The grid: a PNG whose parameters are the request's, and the rows of buttons.
     assert len(result.attachments) == 1

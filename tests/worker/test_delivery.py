@@ -150,3 +150,20 @@ def test_variation_source_is_read_back_at_native_size(conn: redis.Redis) -> None
     with pytest.raises(variations.SourceGone, match="no longer kept"):
         variations.load_source(conn, InitImage(job_id="src", index=2, strength=0.5), 32, 32)
     assert variations.denoising_steps(4, 0.5) == 2 and variations.denoising_steps(4, 0.1) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_deleted_status_message_gets_its_result_as_a_new_message(front: Front) -> None:
+    import requests
+
+    inter, job_id, _ = await queued(front, "deleted meanwhile --seed 6")
+    url = f"{front.fake.api_base}/webhooks/{front.fake.application_id}/{inter.token}/messages/@original"
+    assert (await asyncio.to_thread(requests.delete, url, timeout=5)).status_code == 204
+    await front.work()
+    channel = front.scene.channel.id
+    result = await front.fake.wait_for(
+        lambda: next((m for m in front.fake.messages(channel) if m.attachments), None), what="the result"
+    )
+    assert result.mention_user_ids == [front.scene.alice.id] and result.content.startswith(f"<@{front.scene.alice.id}>")
+    assert front.conn.hget(keys.job(job_id), "delivery") == b"channel-reply"
+    assert front.conn.get(keys.message(result.id)) == job_id.encode()
