@@ -84,6 +84,8 @@ async def answer(interaction: discord.Interaction, error: BaseException) -> None
     else:
         log.error("error in %s for user %s", _what(interaction), interaction.user.id, exc_info=error)
     text = explain(error)
+    if interaction.type == discord.InteractionType.autocomplete:
+        return  # autocomplete can only offer choices; the member simply sees none
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)

@@ -61,6 +61,7 @@ class Generation(commands.Cog):
         sampler="Which sampler (scheduler) denoises",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
+    @app_commands.guild_only()
     @checks.in_guild()
     async def imagine(
         self,

@@ -44,6 +44,7 @@ class Preferences(commands.Cog):
         reset="Forget all your defaults",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
+    @app_commands.guild_only()
     @checks.in_guild()
     async def settings(
         self,
