@@ -37,7 +37,7 @@ SAMPLER_LABELS: dict[str, str] = {
     "dpm++_2m_karras": "DPM++ 2M Karras",
     "ddim": "DDIM",
 }
-Kind = Literal["image"]  # "clip" arrives with video
+Kind = Literal["image", "clip"]  # a clip is a short animation from a video family (a GIF and a poster frame)
 
 MAX_SEED = 2**32 - 1
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -65,6 +65,7 @@ class Limits(BaseModel):
     max_side: int = 2048
     max_count: int = 4
     max_guidance: float = 30.0
+    max_frames: int = 49
 
 
 class Requester(BaseModel):
@@ -83,6 +84,8 @@ class Requester(BaseModel):
     interaction_token: SecretStr | None = None
     #: Largest file the result may upload, in bytes (the interaction's `attachment_size_limit`).
     upload_limit: int | None = Field(default=None, ge=1)
+    #: The channel is age-restricted (Discord's NSFW flag): a model's safety checker may then be skipped.
+    age_restricted: bool = False
 
     @field_serializer("interaction_token", when_used="json")
     def _reveal_token(self, token: SecretStr | None) -> str | None:
@@ -98,6 +101,8 @@ class InitImage(BaseModel):
     job_id: str = Field(pattern=JOB_ID.pattern)
     index: int = Field(ge=0, le=3)
     strength: float = Field(gt=0, le=1, allow_inf_nan=False)
+    #: 1: a variation at the native size; 2: an upscale, redrawn by the model's own image-to-image at twice the size.
+    scale: int = Field(default=1, ge=1, le=2)
 
 
 class ModelDefaults(BaseModel):
@@ -110,6 +115,8 @@ class ModelDefaults(BaseModel):
     steps: int = Field(ge=1)
     guidance: float = Field(ge=0)
     sampler: Sampler
+    #: Clips only: frames per clip.
+    frames: int | None = Field(default=None, ge=1)
 
 
 class JobSpec(BaseModel):
@@ -134,6 +141,10 @@ class JobSpec(BaseModel):
     #: Set for a variation: image-to-image from an earlier job's image.
     init_image: InitImage | None = None
     requester: Requester | None = None
+    #: Clips only: frames (the model's default if unset).
+    frames: int | None = Field(default=None, ge=1)
+    #: LoRAs by name, each one the model's registry entry lists (members may choose only those).
+    loras: tuple[str, ...] = Field(default=(), max_length=4)
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -173,6 +184,8 @@ class JobSpec(BaseModel):
             raise _FieldError("count", f"must be at most {limits.max_count}")
         if self.guidance is not None and self.guidance > limits.max_guidance:
             raise _FieldError("guidance", f"must be at most {limits.max_guidance:g}")
+        if self.frames is not None and self.frames > limits.max_frames:
+            raise _FieldError("frames", f"must be at most {limits.max_frames}")
         for name in ("width", "height"):
             side = getattr(self, name)
             if side is not None and side > limits.max_side:
@@ -211,6 +224,7 @@ class JobSpec(BaseModel):
                 "width": self.width if self.width is not None else defaults.width,
                 "height": self.height if self.height is not None else defaults.height,
                 "sampler": self.sampler if self.sampler is not None else defaults.sampler,
+                "frames": self.frames if self.frames is not None or self.kind != "clip" else defaults.frames,
             }
         )
 
@@ -269,6 +283,8 @@ def parameters_text(spec: JobSpec, seed: int) -> str:
         f"Steps: {spec.steps}, Sampler: {sampler}, CFG scale: {spec.guidance:g}, Seed: {seed}, "
         f"Size: {spec.width}x{spec.height}, Model: {spec.model}"
         + (f", Denoising strength: {spec.init_image.strength:g}" if spec.init_image is not None else "")
+        + (f", Frames: {spec.frames}" if spec.kind == "clip" and spec.frames else "")
+        + (f", LoRAs: {' '.join(spec.loras)}" if spec.loras else "")
     )
     return "\n".join(lines)
 
@@ -287,6 +303,10 @@ class ModelInfo(BaseModel):
     display_scale: int = 1
     available: bool = True
     default: bool = False
+    #: "image" or "clip"; the family ("sd15", "sdxl", "flux", "wan", …); LoRAs a member may pick by name.
+    kind: str = "image"
+    family: str = ""
+    loras: list[str] = Field(default_factory=list)
 
 
 # --- Progress events, in the order a job emits them. ---
@@ -368,6 +388,20 @@ class Timings(BaseModel):
     encode_s: float
 
 
+class Clip(BaseModel):
+    """An animation (clips from video families): an animated GIF, which Discord plays inline."""
+
+    format: Literal["gif"] = "gif"
+    width: int
+    height: int
+    frames: int
+    fps: int
+    data: str = Field(description="base64 of the file")
+
+    def data_bytes(self) -> bytes:
+        return base64.b64decode(self.data)
+
+
 class JobResult(BaseModel):
     """What `worker.jobs.generate` returns: the resolved spec (no token), seeds and encoded images."""
 
@@ -380,3 +414,7 @@ class JobResult(BaseModel):
     native_height: int
     worker: str
     timings: Timings
+    #: Clips: the animation (`images` then holds its first frame, as a poster for buttons and variations).
+    clip: Clip | None = None
+    #: Indexes of images the model's safety checker blacked out.
+    filtered: list[int] = Field(default_factory=list)

@@ -18,6 +18,15 @@ GENERATE_FUNC = "worker.jobs.generate"
 #: Hash of ModelInfo JSON by model name, written by every worker at start-up. No TTL (small, rewritten often).
 MODELS = f"{PREFIX}models"
 
+#: Hash of job counts across all workers, field `<outcome>|<kind>|<model>` (outcome: done, failed, retrying) and
+#: `cause|<cause>` for failed attempts: what the bot's /metrics reports for the whole deployment. No TTL.
+STATS = f"{PREFIX}stats"
+#: List of the latest failures (JSON: job id, model, kind, cause, error, worker, ts), newest first, capped.
+FAILURES = f"{PREFIX}failures"
+FAILURES_KEPT = 50
+#: TTL of a worker's description (`worker_info`), refreshed at start-up and after every job.
+WORKER_INFO_TTL = 24 * 3600
+
 #: Default TTL of a job record; `Settings.record_ttl` overrides it. Long, so buttons work days later.
 JOB_TTL = 30 * 24 * 3600
 #: TTL of a job's progress stream, refreshed on every event.
@@ -73,3 +82,8 @@ def guild(guild_id: int, name: str) -> str:
 def member(guild_id: int, user_id: int, name: str) -> str:
     """Per-member state within a server (defaults, counters)."""
     return f"{PREFIX}member:{int(guild_id)}:{int(user_id)}:{name}"
+
+
+def worker_info(name: str) -> str:
+    """Hash describing a live worker for `imagine status`: device, dtype, resident models, metrics port."""
+    return f"{PREFIX}worker:{name}"

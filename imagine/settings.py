@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     max_side: int = Field(default=2048, ge=8)
     max_count: int = Field(default=4, ge=1, le=4)
     max_guidance: float = Field(default=30.0, gt=0)
+    max_frames: int = Field(default=49, ge=1, description="frames of one clip")
 
     # Jobs.
     job_timeout: int = Field(default=600, ge=1, description="seconds one attempt may run before it is failed")
@@ -74,6 +75,23 @@ class Settings(BaseSettings):
     maintenance_interval: int = Field(default=15, ge=1, description="seconds between registry clean-ups")
     worker_ttl: int = Field(default=60, ge=16, description="an idle worker unseen this long is dead")
 
+    # GPU practice (see worker/gpu.py). Each is on by default where it is safe; `dtype=auto` is half on CUDA.
+    sdpa: bool = Field(default=True, description="PyTorch's scaled-dot-product attention")
+    channels_last: bool = Field(default=True, description="channels-last UNet on CUDA")
+    vae_slicing: bool = Field(default=True, description="decode several images one at a time")
+    vae_tiling_above: int = Field(default=1024 * 1024, ge=0, description="tiled VAE above this many pixels; 0: never")
+    offload: Literal["auto", "none", "model", "sequential"] = "auto"
+    offload_below_gib: float = Field(default=12.0, ge=0, description="auto: model CPU offload on smaller cards")
+    compile: bool = Field(default=False, description="torch.compile the denoiser, warmed up at start-up")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    safety_checker: bool = Field(default=True, description="off: never run a model's safety checker")
+
+    # Operations.
+    log_format: Literal["text", "json"] = "text"
+    metrics_host: str = Field(default="127.0.0.1", description="address the /metrics endpoints listen on")
+    bot_metrics_port: int = Field(default=9100, ge=0, le=65535, description="0 turns the bot's /metrics off")
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535, description="0 turns a worker's /metrics off")
+
     def limits(self) -> Limits:
         """The request limits as the contract's own type."""
         return Limits(
@@ -83,6 +101,7 @@ class Settings(BaseSettings):
             max_side=self.max_side,
             max_count=self.max_count,
             max_guidance=self.max_guidance,
+            max_frames=self.max_frames,
         )
 
     def redis_url_value(self) -> str | None:

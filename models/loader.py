@@ -1,13 +1,16 @@
 """Load a registry entry as a diffusers pipeline, and build samplers by name.
 
-Every model goes through the same two diffusers calls (`DiffusionPipeline.from_pretrained` for folders and hub
-ids, `from_single_file` for checkpoints), so the worker runs the shipped model, a tiny test model or a hub model
-with the same code.
+Every model goes through the same few diffusers calls (`DiffusionPipeline.from_pretrained` for folders and hub
+ids, the family pipeline's `from_single_file` for one-file checkpoints), so the worker runs the shipped model, a
+tiny test model or an owner's SDXL, FLUX or Wan with the same code. Placement (device, offload, compile) is the
+worker's business (`worker.gpu`); this module loads, checks the family and attaches the entry's LoRAs.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,13 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
-    StableDiffusionPipeline,
-    StableDiffusionXLPipeline,
+    FlowMatchEulerDiscreteScheduler,
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from imagine.contract import SAMPLERS
-from models import tiny
+from models import families, lora, tiny
+from models.families import FLOW_SAMPLERS, Family
 from models.registry import ModelEntry
 
 log = logging.getLogger(__name__)
@@ -45,14 +48,33 @@ SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
 }
 assert set(SCHEDULERS) == set(SAMPLERS), "every contract sampler needs a scheduler"
 
-_FAMILIES: dict[str, Any] = {
-    "sd": StableDiffusionPipeline,
-    "sdxl": StableDiffusionXLPipeline,
+DTYPES: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
 }
 
 
-def make_scheduler(name: str, base_config: Any) -> SchedulerMixin:
-    """A fresh scheduler for sampler `name`, keeping the model's own config (betas, prediction type, …)."""
+class FamilyMismatch(ValueError):
+    """The weights are another family's than the registry entry says."""
+
+
+def make_scheduler(name: str, base_config: Any, family: Family | None = None) -> SchedulerMixin:
+    """A fresh scheduler for sampler `name`, keeping the model's own config (betas, prediction type, shift, …).
+
+    Flow-matching families (SD3, FLUX, Wan) take only `euler`: flow-matching Euler on the model's own shift.
+    """
+    if family is not None and family.samplers == FLOW_SAMPLERS:
+        if name not in FLOW_SAMPLERS:
+            raise ValueError(f"sampler {name!r} does not apply to {family.name}; it takes {', '.join(FLOW_SAMPLERS)}")
+        config = dict(base_config)
+        overrides: dict[str, Any] = {}
+        if "shift" not in config and "flow_shift" in config:  # Wan ships UniPC with `flow_shift`
+            overrides["shift"] = config["flow_shift"]
+        return FlowMatchEulerDiscreteScheduler.from_config(config, **overrides)
     try:
         cls, overrides = SCHEDULERS[name]
     except KeyError:
@@ -71,28 +93,81 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    """`auto` is float16 on a GPU and float32 on the CPU (where half precision is slow or missing)."""
-    if name == "auto":
-        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
-    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+def resolve_dtype(name: str, device: torch.device, family: Family | None = None, bf16: bool = True) -> torch.dtype:
+    """`auto` is half precision on a GPU (bf16 where the family needs its range and the card has it, else fp16)
+    and float32 on the CPU (where half precision is slow or missing)."""
+    if name != "auto":
+        return DTYPES[name]
+    if device.type == "cuda":
+        return torch.bfloat16 if family is not None and family.half == "bf16" and bf16 else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
 
 
-def load_pipeline(entry: ModelEntry, *, data_dir: Path, device: torch.device, dtype: torch.dtype) -> DiffusionPipeline:
-    """Load `entry` onto `device` in `dtype`, with diffusers' own progress bars off (we report our own)."""
+def folder_family(where: Path | str) -> Family:
+    """The family a diffusers folder holds, from its `model_index.json` (no weights are read)."""
+    index = Path(where) / "model_index.json"
+    class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+    return families.of_pipeline(class_name)
+
+
+def load_pipeline(
+    entry: ModelEntry,
+    *,
+    data_dir: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    place: Callable[[Any, Family], Any] | None = None,
+    safety_checker: bool = True,
+) -> Any:
+    """Load `entry` in `dtype`, check its family, attach its LoRAs, then place it (`place`, or `.to(device)`).
+
+    `safety_checker=False` (or the entry's `nsfw = "allow"`) skips loading the checker at all.
+    """
     where = entry.location(data_dir)
     if entry.source == "tiny":
         tiny.ensure(Path(where))
-    log.info("loading model %r from %s on %s (%s)", entry.name, where, device, str(dtype).removeprefix("torch."))
+    log.info("loading model %r from %s (%s)", entry.name, where, str(dtype).removeprefix("torch."))
+    family = entry.family_info
+    wants_checker = safety_checker and entry.nsfw != "allow"
     if entry.source == "single_file":
-        if entry.family == "auto":
-            raise ValueError(f"model {entry.name!r}: a single-file checkpoint needs family 'sd' or 'sdxl'")
-        pipe = _FAMILIES[entry.family].from_single_file(str(where), dtype=dtype)
+        assert family is not None  # the registry requires a family for single files
+        pipe = _single_file(entry, family, str(where), dtype, wants_checker)
     else:
-        pipe = DiffusionPipeline.from_pretrained(str(where), dtype=dtype)
-        expected = _FAMILIES.get(entry.family)
-        if expected is not None and not isinstance(pipe, expected):
-            log.warning("model %r is a %s, not the %s its entry says", entry.name, type(pipe).__name__, entry.family)
-    pipe = pipe.to(device)
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if entry.variant:
+            kwargs["variant"] = entry.variant
+        if family is not None and family.safety_checker and not wants_checker:
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        pipe = DiffusionPipeline.from_pretrained(str(where), **kwargs)
+    found = _check_family(entry, pipe)
+    lora.attach(pipe, entry)
     pipe.set_progress_bar_config(disable=True)
-    return pipe
+    if place is not None:
+        return place(pipe, found)
+    return pipe.to(device)
+
+
+def _single_file(entry: ModelEntry, family: Family, where: str, dtype: torch.dtype, checker: bool) -> Any:
+    """`from_single_file` with the entry's `config`: offline, diffusers needs a local folder of configs."""
+    import diffusers
+
+    cls = getattr(diffusers, family.pipeline)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if entry.config:
+        kwargs["config"] = entry.config
+    if family.safety_checker and checker and entry.config and (Path(entry.config) / "safety_checker").is_dir():
+        kwargs["load_safety_checker"] = True
+    return cls.from_single_file(where, **kwargs)
+
+
+def _check_family(entry: ModelEntry, pipe: Any) -> Family:
+    """The family of the loaded pipeline; a mismatch with the entry is an error, not a surprise at the first job."""
+    class_name = type(pipe).__name__
+    family = entry.family_info
+    if family is None:
+        return families.of_pipeline(class_name)
+    if class_name not in family.classes:
+        raise FamilyMismatch(f"model {entry.name!r} is a {class_name}, not the {family.name} its entry says")
+    return family

@@ -11,15 +11,16 @@ import contextvars
 import logging
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import redis
 import torch
 
 from imagine.settings import Settings
 from models import loader, registry
-from models.registry import ModelEntry, Registry
+from models.registry import Registry
+from worker import gpu
+from worker.metrics import WorkerMetrics
 from worker.pipelines import PipelineCache
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class WorkerContext:
     device: torch.device
     dtype: torch.dtype
     name: str
+    #: GPU practice applied to every pipeline it loads (worker/gpu.py), and this worker's Prometheus metrics.
+    policy: gpu.Policy = field(default_factory=gpu.Policy)
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
     @classmethod
     def create(cls, settings: Settings, conn: redis.Redis, *, name: str | None = None) -> WorkerContext:
@@ -43,21 +47,23 @@ class WorkerContext:
         if settings.torch_threads:
             torch.set_num_threads(settings.torch_threads)
         _quiet_library_progress_bars()
-        device = loader.resolve_device(settings.device)
-        dtype = loader.resolve_dtype(settings.dtype, device)
+        policy = gpu.Policy.from_settings(settings)
+        placer = gpu.Placer(policy, data_dir=settings.data_dir)
+        device = placer.worker_device
+        dtype = loader.resolve_dtype(settings.dtype, device)  # the worker's default; a model may differ
         reg = registry.load(settings.registry_file)
-
-        def load(entry: ModelEntry) -> Any:
-            return loader.load_pipeline(entry, data_dir=settings.data_dir, device=device, dtype=dtype)
-
+        metrics = WorkerMetrics()
+        metrics.watch_gpu(device)
         return cls(
             settings=settings,
             conn=conn,
             registry=reg,
-            pipelines=PipelineCache(load, capacity=settings.pipeline_cache),
+            pipelines=PipelineCache(placer.load, capacity=settings.pipeline_cache),
             device=device,
             dtype=dtype,
             name=name or f"{socket.gethostname()}:{id(conn):x}",
+            policy=policy,
+            metrics=metrics,
         )
 
 

@@ -20,10 +20,12 @@ from rq import get_current_job
 from imagine import keys, progress
 from imagine.contract import Failed, Image, JobResult, JobSpec, Progress, SpecError, Started, Timings, parameters_text
 from imagine.queue import new_job_id
+from models import lora
 from models.loader import make_scheduler
 from models.registry import UnknownModel
-from worker import context, delivery, encoding, variations
+from worker import context, delivery, encoding, gpu, render, safety, variations
 from worker.context import WorkerContext
+from worker.metrics import labels_of
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ class JobRefused(Exception):
 
 
 #: Errors whose message is shown to the member as is; anything else is reported as an internal error.
-REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel, variations.SourceGone)
+REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel, variations.SourceGone, gpu.OutOfMemory)
 
 
 def generate(payload: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +50,8 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
         pipe.expire(record, ctx.settings.record_ttl)
         attempt = int(pipe.execute()[0])
     progress.publish(ctx.conn, Started(job_id=job_id, worker=ctx.name, attempt=attempt, ts=time.time()))
+    model, kind = labels_of(payload, ctx.registry.models, ctx.registry.default)
+    ctx.metrics.started(job_id, kind, job.enqueued_at if job is not None else None)
     # Delivery to Discord (a no-op for jobs without a requester): status edits, then the result or the failure.
     courier = delivery.Courier.open(ctx, job_id, payload, queue_name=job.origin if job is not None else None)
     courier.started()
@@ -62,6 +66,7 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
         error = str(exc) if refused else "the worker hit an error while making this image"
         log.warning("job %s attempt %d failed: %s", job_id, attempt, exc if refused else type(exc).__name__)
         ctx.conn.hset(record, mapping={"status": "retrying" if retrying else "failed", "error": error})
+        ctx.metrics.failed(ctx.conn, job_id, model, kind, exc, error=error, retrying=retrying, worker=ctx.name)
         progress.publish(ctx.conn, Failed(job_id=job_id, error=error, retrying=retrying, ts=time.time()))
         if not retrying:
             courier.fail(error)
@@ -79,6 +84,7 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
         },
     )
     delivery.store_images(ctx.conn, result, ctx.settings.image_ttl)
+    ctx.metrics.done(ctx.conn, job_id, result.spec.model or model, result.spec.kind)
     try:
         courier.finish(result)
     finally:
@@ -90,16 +96,21 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
 def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any = None) -> JobResult:
     # 1. Check the spec against this worker's limits (the payload came from Redis: trust nothing).
     spec = JobSpec.parse(payload, ctx.settings.limits())
-    if spec.kind != "image":
-        raise JobRefused(f"this worker makes images, not {spec.kind}")
-    # 2. Resolve the model and its defaults.
+    # 2. Resolve the model and its defaults; the model refuses what it cannot run (kind, sampler, LoRAs, limits).
     entry = ctx.registry.resolve(spec.model, ctx.settings.data_dir)
     spec = spec.resolved(entry.name, entry.defaults)
+    if spec.init_image is not None and spec.init_image.scale > 1:
+        spec = render.upscaled(spec, ctx.settings.limits())
+    entry.check_spec(spec)
     if spec.seed is None:
         raise JobRefused("seed: is required (the enqueuer picks one)")
     seeds = spec.seeds()
     # 3. The resident pipeline, and a fresh sampler built from the model's own scheduler config.
     resident, loaded = ctx.pipelines.get(entry)
+    if loaded:
+        ctx.metrics.loaded(entry.name, resident.load_s)
+    if entry.family_info is None:  # "auto": the loaded pipeline says what it is
+        entry.check_spec(spec, resident.family)
     pipe = resident.pipe
     assert spec.sampler is not None and spec.steps is not None
     steps, total = spec.steps, spec.steps
@@ -115,28 +126,27 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
         pipe = variations.image2image(pipe)
         steps = max(steps, math.ceil(1 / strength))
         total = variations.denoising_steps(steps, strength)
-    pipe.scheduler = make_scheduler(spec.sampler, resident.scheduler_config)
+    pipe.scheduler = make_scheduler(spec.sampler, resident.scheduler_config, resident.family)
+    lora.choose(pipe, entry, spec.loras)
+    assert spec.width is not None and spec.height is not None
+    gpu.set_tiling(pipe, ctx.policy, spec.width, spec.height)
     # 4. One generator per image, on the CPU so a seed gives the same noise on any device.
     generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
     reporter = _Reporter(ctx, job_id, total=total, courier=courier)
     started = time.perf_counter()
-    out = pipe(
-        prompt=spec.prompt,
-        negative_prompt=spec.negative_prompt or None,
-        num_inference_steps=steps,
-        guidance_scale=spec.guidance,
-        **size,
-        num_images_per_prompt=spec.count,
-        generator=generators,
-        callback_on_step_end=reporter,
-        callback_on_step_end_tensor_inputs=["latents"],
-        output_type="pil",
-    )
+    with gpu.out_of_memory_refused(spec, ctx.device):
+        out = render.call(
+            pipe, resident.family, spec.model_copy(update={"steps": steps}), generators=generators, on_step=reporter, **size
+        )
+    pictures, filtered = out.pictures, []
+    if safety.needed(entry, spec, enabled=ctx.settings.safety_checker):
+        pictures, filtered = safety.screen(resident.checker, pictures)
     sampled = time.perf_counter()
     # 5. Encode: display-size PNGs that carry the parameters (native size), plus a grid for several images.
-    images, sheet = _encode(out.images, spec, seeds, entry.display_scale)
+    images, sheet = _encode(pictures, spec, seeds, entry.display_scale)
+    clip = render.encode_clip(out.frames, entry.fps, entry.display_scale) if out.frames else None
     encoded = time.perf_counter()
-    native_w, native_h = out.images[0].size
+    native_w, native_h = pictures[0].size
     return JobResult(
         job_id=job_id,
         spec=spec.without_secrets(),
@@ -152,6 +162,8 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
             sample_s=sampled - started,
             encode_s=encoded - sampled,
         ),
+        clip=clip,
+        filtered=filtered,
     )
 
 

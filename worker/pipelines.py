@@ -15,20 +15,29 @@ from typing import Any
 
 import torch
 
+from models import families
+from models.families import Family
 from models.registry import ModelEntry
+from worker import safety
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Resident:
-    """A loaded pipeline, the scheduler config it came with (samplers are rebuilt from it), and its load time."""
+    """A loaded pipeline, the scheduler config it came with (samplers are rebuilt from it), and its load time.
+
+    `family` is what the loaded pipeline turned out to be (an entry may say "auto"); `checker` is its detached
+    safety checker, run per job by `worker.safety` when the NSFW policy asks for it.
+    """
 
     entry: ModelEntry
     pipe: Any
     scheduler_config: Any
     load_s: float
     uses: int = field(default=0)
+    family: Family | None = None
+    checker: safety.Checker | None = None
 
 
 class PipelineCache:
@@ -62,7 +71,15 @@ class PipelineCache:
             self.drop(next(iter(self._items)))
         start = time.perf_counter()
         pipe = self._loader(entry)
-        resident = Resident(entry, pipe, pipe.scheduler.config, time.perf_counter() - start, uses=1)
+        resident = Resident(
+            entry,
+            pipe,
+            pipe.scheduler.config,
+            time.perf_counter() - start,
+            uses=1,
+            family=_family_of(entry, pipe),
+            checker=safety.detach(pipe),
+        )
         self._items[entry.name] = resident
         self.loads += 1
         log.info("model %r resident (loaded in %.2f s)", entry.name, resident.load_s)
@@ -82,3 +99,12 @@ class PipelineCache:
     def clear(self) -> None:
         for name in list(self._items):
             self.drop(name)
+
+
+def _family_of(entry: ModelEntry, pipe: Any) -> Family | None:
+    if entry.family_info is not None:
+        return entry.family_info
+    try:
+        return families.of_pipeline(type(pipe).__name__)
+    except families.UnknownFamily:
+        return None

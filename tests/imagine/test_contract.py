@@ -63,7 +63,7 @@ def test_a_minimal_spec_leaves_generation_fields_to_the_model() -> None:
         ({"prompt": "ok", "sampler": "k_lms"}, "sampler"),
         ({"prompt": "ok", "model": "../etc"}, "model"),
         ({"prompt": "ok", "model": "Big Model"}, "model"),
-        ({"prompt": "ok", "kind": "clip"}, "kind"),
+        ({"prompt": "ok", "kind": "video"}, "kind"),
         ({"prompt": "ok", "stepz": 3}, "stepz"),
         ({"prompt": "ok", "requester": {"user_id": "me"}}, "requester.user_id"),
         ({"prompt": "ok", "requester": {"token": "x"}}, "requester.token"),
