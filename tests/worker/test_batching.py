@@ -1,0 +1,233 @@
+"""worker/batching.py through the real queue: waiting jobs that match share one sampler call, and each result, its
+progress and its record are what the job would have had alone."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from imagine import keys, queue
+from imagine.contract import Done, Failed, JobResult, JobSpec, Progress, Started
+from tests.helpers import events_of, make_settings, run_burst
+from worker import batching
+from worker.context import WorkerContext
+from worker.encoding import read_parameters
+from worker.worker import ImagineWorker
+
+PROMPTS = ["a red circle", "two green triangles", "a yellow star on black", "a blue square", "a white heart"]
+
+
+def spec(i: int, **fields: Any) -> JobSpec:
+    return JobSpec(**{"prompt": PROMPTS[i % len(PROMPTS)], "model": "tiny", "steps": 4, "seed": 100 + 7 * i, **fields})
+
+
+@pytest.fixture
+def sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Images per pipeline call made through `batching` (1 for an unbatched job)."""
+    seen: list[int] = []
+    real = batching.run_calls
+
+    def counting(calls: list[Any]) -> list[Any]:
+        seen.append(sum(batching._images(c) for c in calls))
+        return real(calls)
+
+    monkeypatch.setattr(batching, "run_calls", counting)
+    yield seen
+
+
+def with_batch(ctx: WorkerContext, redis_url: str, data_dir: Any, **overrides: Any) -> WorkerContext:
+    """A context sharing `ctx`'s resident pipelines, with other batch settings."""
+    settings = make_settings(redis_url, data_dir, **overrides)
+    return WorkerContext(
+        settings=settings,
+        conn=ctx.conn,
+        registry=ctx.registry,
+        pipelines=ctx.pipelines,
+        device=ctx.device,
+        dtype=ctx.dtype,
+        name=ctx.name,
+    )
+
+
+def pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as picture:
+        return np.asarray(picture.convert("RGB")).astype(int)
+
+
+def results(conn: Any, jobs: list[Job]) -> list[JobResult]:
+    found = [queue.fetch_result(conn, job.id) for job in jobs]
+    assert all(r is not None for r in found)
+    return found  # type: ignore[return-value]
+
+
+def test_waiting_jobs_share_one_call_and_each_equals_its_run_alone(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
+) -> None:
+    specs = [spec(0), spec(1, count=2, negative_prompt="blur"), spec(2), spec(3, count=3), spec(4)]
+    alone = with_batch(ctx, redis_url, data_dir, batch_max=1)
+    solo_jobs = [queue.enqueue(conn, s, settings) for s in specs]
+    run_burst(alone)
+    assert sizes == [1, 2, 1, 3, 1]
+    solo = results(conn, solo_jobs)
+
+    sizes.clear()
+    batched_jobs = [queue.enqueue(conn, s, settings) for s in specs]
+    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    assert sizes == [8]
+    batched = results(conn, batched_jobs)
+
+    for one, many in zip(solo, batched, strict=True):
+        assert one.seeds == many.seeds
+        assert len(one.images) == len(many.images)
+        for a, b in zip(one.images, many.images, strict=True):
+            diff = np.abs(pixels(a.png_bytes()) - pixels(b.png_bytes()))
+            assert diff.max() <= 2 and diff.mean() < 0.05, (diff.max(), diff.mean())
+            assert read_parameters(a.png_bytes()) == read_parameters(b.png_bytes())
+        assert (one.grid is None) == (many.grid is None)
+
+
+def test_each_batched_job_reports_its_own_progress_record_and_result(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
+) -> None:
+    jobs = [queue.enqueue(conn, spec(i), settings) for i in range(3)]
+    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    assert sizes == [3]
+    for i, job in enumerate(jobs):
+        events = events_of(conn, job.id)
+        assert isinstance(events[0], Started) and events[0].attempt == 1
+        assert isinstance(events[-1], Done)
+        steps = [e for e in events if isinstance(e, Progress)]
+        assert [(e.step, e.total) for e in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+        assert [e.step for e in steps if e.preview_png] == [2]
+        assert all(e.job_id == job.id for e in events)
+        record = conn.hgetall(keys.job(job.id))
+        assert record[b"status"] == b"done" and record[b"attempts"] == b"1"
+        assert Job.fetch(job.id, connection=conn, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
+        result = queue.wait(conn, job.id, timeout=5)
+        assert result.job_id == job.id and result.seeds == [100 + 7 * i]
+        assert f"Seed: {100 + 7 * i}," in (read_parameters(result.images[0].png_bytes()) or "")
+    # Every job ran once and nothing is left behind in RQ's queues and registries.
+    q = queue.image_queue(conn)
+    assert q.count == 0 and conn.llen(q.intermediate_queue_key) == 0
+    assert q.started_job_registry.count == 0
+    assert sorted(q.finished_job_registry.get_job_ids()) == sorted(j.id for j in jobs)
+
+
+def test_only_matching_jobs_join_and_the_batch_stops_at_batch_max(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
+) -> None:
+    jobs = [
+        queue.enqueue(conn, spec(0), settings),
+        queue.enqueue(conn, spec(1, steps=3), settings),  # other steps: alone
+        queue.enqueue(conn, spec(2, guidance=7.0), settings),  # other guidance: alone
+        queue.enqueue(conn, spec(3, count=2), settings),
+        queue.enqueue(conn, spec(4, count=2), settings),  # would make 5 images with a batch_max of 4
+        queue.enqueue(conn, spec(0, sampler="euler"), settings),  # other sampler: alone
+        queue.enqueue(conn, spec(1), settings),
+    ]
+    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=4))
+    # First: jobs 0, 3 and 6 (1 + 2 + 1 images); then 1, 2 and 4 alone (4 has no match left), then 5.
+    assert sizes == [4, 1, 1, 2, 1]
+    for job in jobs:
+        assert queue.fetch_result(conn, job.id) is not None
+
+
+def test_a_lone_job_starts_at_once_and_waits_no_longer_than_batch_wait(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir
+) -> None:
+    for wait_ms, bound in ((0, 0.5), (300, 0.3 + 0.5)):
+        job = queue.enqueue(conn, spec(0), settings)
+        worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=with_batch(ctx, redis_url, data_dir, batch_wait_ms=wait_ms))
+        q = queue.image_queue(conn)
+        dequeued = q.dequeue_any([q], None, connection=conn, serializer=JSONSerializer)
+        assert dequeued is not None and dequeued[0].id == job.id
+        started = time.monotonic()
+        assert batching.gather(worker, dequeued[0], q) == []
+        assert time.monotonic() - started < bound
+        conn.flushdb()
+
+
+def test_batch_wait_lets_a_job_arriving_just_after_join(conn, settings, ctx: WorkerContext, redis_url, data_dir) -> None:
+    import threading
+
+    first = queue.enqueue(conn, spec(0), settings)
+    worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=with_batch(ctx, redis_url, data_dir, batch_wait_ms=1000))
+    q = queue.image_queue(conn)
+    dequeued = q.dequeue_any([q], None, connection=conn, serializer=JSONSerializer)
+    assert dequeued is not None and dequeued[0].id == first.id
+    late = threading.Timer(0.1, lambda: queue.enqueue(conn, spec(1), settings, job_id="late-job"))
+    late.start()
+    try:
+        claimed = batching.gather(worker, dequeued[0], q)
+    finally:
+        late.join()
+    assert [j.id for j in claimed] == ["late-job"]
+    # Claimed as RQ dequeues: out of the queue, into its intermediate list until the job starts.
+    assert q.count == 0 and conn.lrange(q.intermediate_queue_key, 0, -1) == [b"late-job", first.id.encode()]
+
+
+def test_a_job_taken_by_another_worker_is_not_claimed_again(conn, settings, ctx: WorkerContext) -> None:
+    jobs = [queue.enqueue(conn, spec(i), settings) for i in range(3)]
+    worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=ctx)
+    q = queue.image_queue(conn)
+    leader = q.dequeue_any([q], None, connection=conn, serializer=JSONSerializer)
+    assert leader is not None
+    conn.lrem(q.key, 1, jobs[1].id)  # another worker got there first
+    claimed = batching.gather(worker, leader[0], q)
+    assert [j.id for j in claimed] == [jobs[2].id]
+
+
+def test_a_companion_that_fails_before_the_sampler_does_not_hold_the_others(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes, monkeypatch
+) -> None:
+    once = make_settings(redis_url, data_dir, job_retries=0)
+    jobs = [queue.enqueue(conn, spec(i), once) for i in range(3)]
+    real_get = ctx.pipelines.get
+    doomed = jobs[1].id
+
+    def get(entry):  # type: ignore[no-untyped-def]
+        from rq import get_current_job
+
+        current = get_current_job()
+        if current is not None and current.id == doomed:
+            raise RuntimeError("simulated failure before sampling")
+        return real_get(entry)
+
+    monkeypatch.setattr(ctx.pipelines, "get", get)
+    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    assert sizes == [2]
+    assert queue.fetch_result(conn, jobs[0].id) is not None and queue.fetch_result(conn, jobs[2].id) is not None
+    failed = events_of(conn, doomed)[-1]
+    assert isinstance(failed, Failed) and not failed.retrying
+    assert Job.fetch(doomed, connection=conn, serializer=JSONSerializer).get_status() == JobStatus.FAILED
+
+
+def test_a_failed_batch_call_fails_every_member_and_each_is_retried(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir, monkeypatch
+) -> None:
+    jobs = [queue.enqueue(conn, spec(i), settings) for i in range(3)]
+    real = batching._run_merged
+    calls = {"n": 0}
+
+    def flaky(members: list[Any]) -> list[Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated out of memory")
+        return real(members)
+
+    monkeypatch.setattr(batching, "_run_merged", flaky)
+    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    for job in jobs:
+        result = queue.wait(conn, job.id, timeout=5)
+        assert result.job_id == job.id
+        types = [e.type for e in events_of(conn, job.id)]
+        assert types[:3] == ["started", "failed", "started"] and types[-1] == "done"
+        assert conn.hget(keys.job(job.id), "attempts") == b"2"

@@ -1,0 +1,459 @@
+"""Cross-job batching: one sampler call for several waiting jobs that ask for the same kind of picture.
+
+A small model on a CPU (and any model on a big GPU) does more images per second in one batched UNet call than in
+several single ones. When a worker takes a job, `gather` claims up to `batch_max` images' worth of other jobs
+waiting in the same queue that share its model, size, steps, sampler and guidance (their prompts, negative prompts,
+seeds and counts may differ). `perform` then runs every member through the ordinary job function, each in its own
+thread with RQ's own bookkeeping, so records, progress, retries and delivery stay per job and unchanged; only the
+sampler call meets: `call` (which `worker.jobs` uses instead of calling the pipeline) waits at a `Rendezvous`
+until every member has arrived or left, and one thread runs one pipeline call for all of them. Each image keeps its
+own generator, so its noise is exactly what it would have been alone; the batch changes only the order of float
+sums, a difference of a grey level or so.
+
+Waiting is bounded twice: `gather` takes only what is already waiting (plus at most `batch_wait_ms`, 0 by default),
+so a lone job starts at once; and a member that does not reach the sampler within `PATIENCE_S` is left behind to
+run alone. Companions come only from the leader's own queue, so whatever order the queues give (priority lanes)
+is kept between queues; within one, a compatible job may start before an incompatible one ahead of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+from rq.utils import now
+
+from imagine import keys, progress
+from imagine.contract import Done, JobSpec
+from worker import context, speed
+
+if TYPE_CHECKING:
+    from worker.worker import ImagineWorker
+
+log = logging.getLogger(__name__)
+
+#: Seconds the first member at the sampler waits for the others before it starts without them.
+PATIENCE_S = 10.0
+#: How far into the queue `gather` looks for companions.
+WINDOW = 64
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+
+# Take a job out of the middle of the queue only if it is still there (another worker may have taken it), and put
+# it where RQ puts a dequeued job (the intermediate queue), so a crash before it starts is recovered as RQ would.
+_CLAIM = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+    redis.call('LPUSH', KEYS[2], ARGV[1])
+    return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """What jobs must share to be sampled together."""
+
+    model: str
+    width: int
+    height: int
+    steps: int
+    sampler: str
+    guidance: float
+
+
+def key_of(ctx: Any, payload: Any) -> tuple[BatchKey, int] | None:
+    """The batch key of a job's payload and its image count, or None when it cannot join a batch.
+
+    Variations (image-to-image), LoRAs and clips run alone; so does anything that does not parse (it fails alone,
+    with its own message).
+    """
+    try:
+        spec = JobSpec.parse(payload, ctx.settings.limits())
+        if spec.kind != "image" or spec.init_image is not None or spec.loras:
+            return None
+        entry = ctx.registry.resolve(spec.model, ctx.settings.data_dir)
+        spec = spec.resolved(entry.name, entry.defaults)
+    except Exception:  # refusals are the job's own business, reported when it runs
+        return None
+    assert spec.width and spec.height and spec.steps and spec.sampler and spec.guidance is not None
+    return BatchKey(entry.name, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance), spec.count
+
+
+def _payload(job: Job) -> Any:
+    try:
+        return job.args[0] if job.func_name == keys.GENERATE_FUNC and len(job.args) == 1 else None
+    except Exception:  # a job whose data does not load is left for RQ to fail
+        return None
+
+
+def gather(worker: ImagineWorker, leader: Job, queue: Queue) -> list[Job]:
+    """Claim waiting jobs of `queue` that can share `leader`'s sampler call, up to `batch_max` images in all."""
+    ctx = worker.ctx
+    limit = ctx.settings.batch_max
+    if limit <= 1:
+        return []
+    found = key_of(ctx, _payload(leader))
+    if found is None:
+        return []
+    key, images = found
+    deadline = time.monotonic() + ctx.settings.batch_wait_ms / 1000
+    claimed: list[Job] = []
+    seen: set[str] = {leader.id}
+    while True:
+        images = _claim_matching(worker, queue, key, images, limit, claimed, seen)
+        if images >= limit or time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+    if claimed:
+        log.info("job %s runs with %d more in one batch (%d images)", leader.id, len(claimed), images)
+    return claimed
+
+
+def _claim_matching(
+    worker: ImagineWorker, queue: Queue, key: BatchKey, images: int, limit: int, claimed: list[Job], seen: set[str]
+) -> int:
+    conn = worker.connection
+    ids = [i for i in queue.get_job_ids(0, WINDOW - 1) if i not in seen]
+    if not ids:
+        return images
+    claim = conn.register_script(_CLAIM)
+    for job in Job.fetch_many(ids, connection=conn, serializer=JSONSerializer):
+        if job is None:
+            continue
+        seen.add(job.id)
+        found = key_of(worker.ctx, _payload(job))
+        if found is None or found[0] != key or images + found[1] > limit:
+            continue
+        if claim(keys=[queue.key, queue.intermediate_queue_key], args=[job.id]):
+            claimed.append(job)
+            images += found[1]
+        if images >= limit:
+            break
+    return images
+
+
+# --- Running the members ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Member:
+    job: Job
+    execution: Any = None
+    value: Any = None
+    exc_info: ExcInfo | None = None
+    thread: threading.Thread | None = None
+
+
+def perform(worker: ImagineWorker, leader: Job, queue: Queue, execution: Any, companions: list[Job]) -> bool:
+    """Run `leader` (through RQ's usual `perform_job`, on this thread) and its companions (one thread each), with
+    their sampler calls merged. Returns whether the leader succeeded, as `perform_job` does.
+
+    The companions start once the leader has reached the sampler (or failed before it): by then the leader has
+    loaded the model if it was not resident, so no two threads load it at once.
+    """
+    from worker.worker import ImagineWorker
+
+    members = [_Member(job) for job in companions]
+    for member in members:
+        member.execution = worker.prepare_execution(member.job)
+
+    def start_companions() -> None:
+        for member in members:
+            member.thread = threading.Thread(
+                target=_run_member, args=(worker, queue, member, meeting), name=f"batch-{member.job.id}", daemon=True
+            )
+            member.thread.start()
+
+    meeting = Rendezvous({leader.id, *(m.job.id for m in members)}, leader=leader.id, on_leader=start_companions)
+    with _Heartbeats(worker, members):
+        try:
+            with meeting.joined(leader.id):
+                ok = bool(super(ImagineWorker, worker).perform_job(leader, queue, execution))
+        finally:
+            for member in members:
+                if member.thread is not None:
+                    member.thread.join()
+    for member in members:
+        _finish(worker, queue, member)
+    log.debug("batch of job %s: sampler calls of %s images", leader.id, meeting.batches)
+    return ok
+
+
+def _run_member(worker: ImagineWorker, queue: Queue, member: _Member, meeting: Rendezvous) -> None:
+    """A companion's `perform_job`, minus what must happen on the main thread (finishing, see `_finish`)."""
+    job = member.job
+    with context.use(worker.ctx), meeting.joined(job.id):
+        try:
+            worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
+            job.started_at = now()
+            member.value = job.perform()
+        except BaseException:  # handed to RQ's failure path, as perform_job would
+            exc_type, exc, tb = sys.exc_info()
+            assert exc_type is not None and exc is not None
+            member.exc_info = (exc_type, exc, tb)
+
+
+def _finish(worker: ImagineWorker, queue: Queue, member: _Member) -> None:
+    """RQ's success or failure path for a companion (result, registries, retry), then `Done` as for any job."""
+    job = member.job
+    try:
+        if member.exc_info is None:
+            worker._finalize_success(job, queue, member.execution, member.value)
+            progress.publish(worker.connection, Done(job_id=job.id, ts=time.time()))
+        else:
+            worker._finalize_failure(job, queue, member.execution, member.exc_info)
+    except redis.RedisError:
+        log.exception("could not record the end of batched job %s; RQ retries it once its heartbeat runs out", job.id)
+
+
+class _Heartbeats:
+    """Keeps the companions' heartbeats fresh while they run (the leader's is `worker.worker._Heartbeat`'s)."""
+
+    def __init__(self, worker: ImagineWorker, members: list[_Member]) -> None:
+        self.worker = worker
+        self.members = members
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="batch-heartbeats", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.worker.ctx.settings.heartbeat_interval):
+            for member in self.members:
+                if member.thread is not None and member.thread.is_alive() and member.job.started_at is not None:
+                    try:
+                        self.worker.maintain_heartbeats(member.job, member.execution)
+                    except redis.RedisError as exc:
+                        log.warning("heartbeat for batched job %s failed: %s", member.job.id, exc)
+
+    def __enter__(self) -> _Heartbeats:
+        if self.members:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+# --- Where the members meet -------------------------------------------------------------------------------------
+
+_meetings: dict[int, Rendezvous] = {}  # thread id -> the rendezvous its job belongs to
+_meetings_lock = threading.Lock()
+
+
+def call(pipe: Any, **kwargs: Any) -> Any:
+    """Call `pipe(**kwargs)`, merged with the other members' calls when this thread's job is in a batch.
+
+    Every pipeline call of an image job goes through here, batched or not, so the CPU speed settings
+    (`worker.speed`) apply the same way to both.
+    """
+    with _meetings_lock:
+        meeting = _meetings.get(threading.get_ident())
+    if meeting is None:
+        return run_calls([_Call(pipe, kwargs)])[0]
+    return meeting.call(pipe, kwargs)
+
+
+@dataclass
+class _Call:
+    pipe: Any
+    kwargs: dict[str, Any]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
+    taken: bool = False
+
+
+@dataclass
+class Rendezvous:
+    """Members of one batch; `call` returns when the call that included this member's images is done."""
+
+    expected: set[str]
+    #: The member whose arrival at the sampler (or departure before it) calls `on_leader`, once.
+    leader: str | None = None
+    on_leader: Callable[[], None] | None = None
+    patience_s: float = PATIENCE_S
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    calls: list[_Call] = field(default_factory=list)
+    running: bool = False
+    #: Sizes of the pipeline calls made, in images (for tests and logs).
+    batches: list[int] = field(default_factory=list)
+    #: Thread id -> the job it works for.
+    threads: dict[int, str] = field(default_factory=dict)
+
+    @contextmanager
+    def joined(self, job_id: str) -> Iterator[None]:
+        """This thread works for `job_id` until the block ends; leaving unblocks members waiting for it."""
+        ident = threading.get_ident()
+        with _meetings_lock:
+            _meetings[ident] = self
+        self.threads[ident] = job_id
+        try:
+            yield
+        finally:
+            with _meetings_lock:
+                _meetings.pop(ident, None)
+            self.threads.pop(ident, None)
+            self.leave(job_id)
+
+    def leave(self, job_id: str) -> None:
+        with self.cond:
+            self.expected.discard(job_id)
+            self.cond.notify_all()
+        self._leader_ready(job_id)
+
+    def _leader_ready(self, job_id: str) -> None:
+        if job_id == self.leader and self.on_leader is not None:
+            start, self.on_leader = self.on_leader, None
+            start()
+
+    def call(self, pipe: Any, kwargs: dict[str, Any]) -> Any:
+        job_id = self.threads.get(threading.get_ident())
+        mine = _Call(pipe, kwargs)
+        with self.cond:
+            if job_id is None or job_id not in self.expected:  # a second call of the same job, or a straggler
+                late = True
+            else:
+                late = False
+                self.expected.discard(job_id)
+                self.calls.append(mine)
+                self.cond.notify_all()
+        if late:
+            return run_calls([mine])[0]
+        assert job_id is not None
+        self._leader_ready(job_id)
+        deadline = time.monotonic() + self.patience_s
+        while True:
+            with self.cond:
+                while not mine.done:
+                    if not self.running and (not self.expected or time.monotonic() >= deadline):
+                        batch = [c for c in self.calls if not c.taken]
+                        for c in batch:
+                            c.taken = True
+                        self.running = True
+                        break
+                    self.cond.wait(max(0.001, deadline - time.monotonic()) if not self.running else None)
+                else:
+                    if mine.error is not None:
+                        raise mine.error
+                    return mine.result
+            try:
+                self.batches.append(sum(_images(c) for c in batch))
+                results = run_calls(batch)
+                error: BaseException | None = None
+            except BaseException as exc:  # every member of the batch fails with it
+                results, error = [None] * len(batch), exc
+            with self.cond:
+                for c, result in zip(batch, results, strict=True):
+                    c.result, c.error, c.done = result, error, True
+                self.running = False
+                self.cond.notify_all()
+
+
+# --- Merging calls into one ------------------------------------------------------------------------------------
+
+#: Arguments that may differ between calls merged into one; everything else must be equal.
+_PER_CALL = {"prompt", "negative_prompt", "num_images_per_prompt", "generator", "callback_on_step_end"}
+
+
+def _images(c: _Call) -> int:
+    return int(c.kwargs.get("num_images_per_prompt") or 1)
+
+
+def _mergeable(c: _Call) -> bool:
+    gens = c.kwargs.get("generator")
+    return (
+        isinstance(c.kwargs.get("prompt"), str)
+        and isinstance(gens, list)
+        and len(gens) == _images(c)
+        and isinstance(c.kwargs.get("negative_prompt") or "", str)
+    )
+
+
+def _signature(c: _Call) -> tuple[Any, ...]:
+    rest = tuple(sorted((k, repr(v)) for k, v in c.kwargs.items() if k not in _PER_CALL))
+    scheduler = c.pipe.scheduler
+    return (id(c.pipe), type(scheduler).__name__, repr(dict(scheduler.config)), rest)
+
+
+def run_calls(calls: list[_Call]) -> list[Any]:
+    """Run the calls, merging those that can share one pipeline call; returns their outputs in order."""
+    results: list[Any] = [None] * len(calls)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, c in enumerate(calls):
+        groups.setdefault(_signature(c) if _mergeable(c) else ("alone", i), []).append(i)
+    for indices in groups.values():
+        members = [calls[i] for i in indices]
+        outs = [_run_alone(members[0])] if len(members) == 1 else _run_merged(members)
+        for i, out in zip(indices, outs, strict=True):
+            results[i] = out
+    return results
+
+
+def _run_alone(c: _Call) -> Any:
+    with speed.applied(c.pipe):
+        return c.pipe(**c.kwargs)
+
+
+def _run_merged(calls: list[_Call]) -> list[Any]:
+    first = calls[0]
+    pipe = first.pipe
+    prompts: list[str] = []
+    negatives: list[str] = []
+    generators: list[Any] = []
+    spans: list[tuple[int, int]] = []
+    for c in calls:
+        n = _images(c)
+        spans.append((len(prompts), len(prompts) + n))
+        prompts += [c.kwargs["prompt"]] * n
+        negatives += [c.kwargs.get("negative_prompt") or ""] * n
+        generators += c.kwargs["generator"]
+    kwargs = {k: v for k, v in first.kwargs.items() if k not in _PER_CALL}
+    callbacks = [c.kwargs.get("callback_on_step_end") for c in calls]
+    if any(callbacks):
+        kwargs["callback_on_step_end"] = _fan_out(callbacks, spans)
+    # A fresh sampler: a multistep scheduler keeps state, and each member set its own fresh one on the shared pipe.
+    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    with speed.applied(pipe):
+        out = pipe(
+            prompt=prompts,
+            negative_prompt=negatives,
+            num_images_per_prompt=1,
+            generator=generators,
+            **kwargs,
+        )
+    return [_slice(out, a, b, len(prompts)) for a, b in spans]
+
+
+def _fan_out(callbacks: list[Callable[..., Any] | None], spans: list[tuple[int, int]]) -> Callable[..., Any]:
+    """One step callback for the batch: each member's own, seeing only its own images' tensors."""
+
+    def on_step(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        for callback, (a, b) in zip(callbacks, spans, strict=True):
+            if callback is not None:
+                callback(pipe, step, timestep, {name: value[a:b] for name, value in tensors.items()})
+        return tensors
+
+    return on_step
+
+
+def _slice(out: Any, a: int, b: int, total: int) -> Any:
+    """A member's part of a pipeline output: every per-image list cut to its images."""
+    values = {}
+    for f in dataclasses.fields(out):
+        value = getattr(out, f.name)
+        values[f.name] = value[a:b] if isinstance(value, list | tuple) and len(value) == total else value
+    return type(out)(**values)
