@@ -21,7 +21,14 @@ from imagine.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.generation", "bot.cogs.results", "bot.cogs.preferences", "bot.cogs.help")
+EXTENSIONS = (
+    "bot.cogs.generation",
+    "bot.cogs.results",
+    "bot.cogs.preferences",
+    "bot.cogs.help",
+    "bot.cogs.queue",
+    "bot.cogs.moderation",
+)
 
 
 def intents() -> discord.Intents:

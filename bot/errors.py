@@ -15,6 +15,7 @@ import redis
 from discord import app_commands
 
 from bot.flags import FlagError
+from imagine.admission import Refused
 from imagine.contract import SpecError
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def explain(error: BaseException) -> str:
     """The member-facing sentence for `error`; unknown errors get a generic line (and are logged by the caller)."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
-    if isinstance(error, (Refusal, FlagError)):
+    if isinstance(error, (Refusal, FlagError, Refused)):
         return str(error)
     if isinstance(error, SpecError):
         field = error.field.split(".")[0]
@@ -74,7 +75,7 @@ def expected(error: BaseException) -> bool:
     """Errors that are the member's, not ours: no traceback in the log for those."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
-    return isinstance(error, (Refusal, FlagError, SpecError, app_commands.CheckFailure))
+    return isinstance(error, (Refusal, FlagError, Refused, SpecError, app_commands.CheckFailure))
 
 
 async def answer(interaction: discord.Interaction, error: BaseException) -> None:

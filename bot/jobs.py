@@ -12,6 +12,7 @@ enqueued, so the worker always has a message to keep current.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pydantic import SecretStr
 from bot import flags as flag_parser
 from bot.errors import Refusal
 from imagine import queue, ui
+from imagine.admission import Refused
 from imagine.contract import JobSpec, Requester
 
 if TYPE_CHECKING:
@@ -41,6 +43,12 @@ async def defer_public(interaction: discord.Interaction) -> int:
     return message_id
 
 
+def age_restricted(channel: object) -> bool:
+    """Discord's NSFW flag on the channel (or its parent, for a thread)."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
 class Origin:
     """Where a job was asked for: how to show its first status and where the worker answers."""
 
@@ -51,6 +59,9 @@ class Origin:
     async def show(self, text: str) -> None:
         """Replace the status message's text."""
         raise NotImplementedError
+
+    async def withdraw(self) -> None:
+        """The job was refused after its status message was shown (an interaction's: the error map removes it)."""
 
     def requester(self, message_id: int) -> Requester:
         raise NotImplementedError
@@ -83,6 +94,7 @@ class InteractionOrigin(Origin):
             interaction_id=i.id,
             interaction_token=SecretStr(i.token),
             upload_limit=i.filesize_limit,
+            age_restricted=age_restricted(i.channel),
         )
 
 
@@ -117,6 +129,12 @@ class ChannelOrigin(Origin):
         assert self.message is not None
         await self.message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())
 
+    async def withdraw(self) -> None:
+        """The job was refused: a reaction cannot be answered privately, so take the public status away."""
+        if self.message is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self.message.delete()
+
     @property
     def channel_id(self) -> int:
         return int(self.channel.id)  # type: ignore[attr-defined]  # every Messageable given here is a channel
@@ -128,6 +146,7 @@ class ChannelOrigin(Origin):
             user_id=self.user.id,
             message_id=message_id,
             upload_limit=self.guild.filesize_limit if self.guild else None,
+            age_restricted=age_restricted(self.channel),
         )
 
 
@@ -218,7 +237,11 @@ class Submitter:
         message_id = await origin.open(ui.queued_text(shown, 0))
         spec = spec.model_copy(update={"requester": origin.requester(message_id)})
         job_id = queue.new_job_id()
-        await asyncio.to_thread(queue.enqueue, self.bot.queue_conn, spec, self.settings, job_id=job_id)
+        try:
+            await asyncio.to_thread(queue.enqueue, self.bot.queue_conn, spec, self.settings, job_id=job_id)
+        except Refused:
+            await origin.withdraw()
+            raise
         await self.bot.store.link_message(message_id, job_id)
         position = await self.position(job_id)
         if position is not None and await self.bot.store.claim_edit(job_id):

@@ -87,3 +87,21 @@ def member(guild_id: int, user_id: int, name: str) -> str:
 def worker_info(name: str) -> str:
     """Hash describing a live worker for `imagine status`: device, dtype, resident models, metrics port."""
     return f"{PREFIX}worker:{name}"
+
+
+# --- Moderation and fair order (issue 5). Per-server state lives under `guild(...)`, per-member under `member(...)`:
+# guild: `limits` (hash of overrides), `blocked`, `banned`, `channels`, `nsfw` (sets), `modrole` (string), `modlog`
+# (list, newest first, capped), `active` (sorted set of its queued-or-running jobs, scored by admission time);
+# member: `active` (the same for one member), `hourly` (sorted set of jobs admitted in the last hour).
+
+#: Set of server ids whose queue is paused: their waiting jobs are parked, and workers skip any they pop.
+PAUSED = f"{PREFIX}paused"
+#: Set of the RQ queue names the fair scheduler orders (pause and resume walk them).
+FAIR_QUEUES = f"{PREFIX}fair:queues"
+#: How many moderator actions a server's log keeps.
+MODLOG_SIZE = 1000
+
+
+def fair(queue_name: str, name: str) -> str:
+    """Fair-order state of one queue: `meta` (hash job -> JSON), `served` and `vt` (hashes of tags), `seq`."""
+    return f"{PREFIX}fair:{queue_name}:{name}"

@@ -19,7 +19,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imagine import keys, progress
+from imagine import admission, keys, progress
 from imagine.contract import MAX_SEED, Done, Failed, JobResult, JobSpec
 from imagine.progress import Event
 from imagine.settings import Settings
@@ -56,7 +56,8 @@ def enqueue(
     """Validate `spec` against the limits, fix its seed, record it and enqueue it; return the RQ job.
 
     Idempotent per `job_id`: enqueueing an id that is already queued, running or done returns that job.
-    Raises `imagine.contract.SpecError` (naming the field) when the spec breaks the limits.
+    Raises `imagine.contract.SpecError` (naming the field) when the spec breaks the limits, and
+    `imagine.admission.Refused` (naming the limit) when its server's rules or limits turn it down.
     """
     spec = JobSpec.parse(spec.payload(), settings.limits())
     if spec.seed is None:
@@ -74,17 +75,24 @@ def enqueue(
         pipe.hset(record, mapping={"status": "queued", "queue": queue_name, "enqueued_at": repr(time.time())})
         pipe.expire(record, settings.record_ttl)
         pipe.execute()
-    job = image_queue(conn, queue_name).enqueue(
+    rq_queue = image_queue(conn, queue_name)
+    job = rq_queue.create_job(
         keys.GENERATE_FUNC,
-        spec.payload(),
+        args=(spec.payload(),),
         job_id=job_id,
         retry=Retry(max=settings.job_retries) if settings.job_retries else None,
-        job_timeout=settings.job_timeout,
+        timeout=settings.job_timeout,
         result_ttl=settings.result_ttl,
         failure_ttl=settings.record_ttl,
         # RQ's default description is the call with its arguments, which would put the token in logs.
         description=f"{spec.kind} {job_id}",
     )
+    try:
+        # The server's rules and limits, then the job's fair place in the queue (see imagine.fair).
+        admission.admit(conn, rq_queue, job, spec, settings)
+    except admission.Refused:
+        conn.delete(record)
+        raise
     log.info("enqueued job %s on %s", job_id, queue_name)
     return job
 

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     result_ttl: int = Field(default=3600, ge=1, description="seconds a finished result stays in Redis")
     record_ttl: int = Field(default=30 * 24 * 3600, ge=60, description="seconds a job record stays (buttons)")
 
+    # Moderation: every server's limits until its moderators change them (`/mod limits`, kept in Redis).
+    member_max_active: int = Field(default=4, ge=1, description="queued-or-running jobs per member")
+    member_max_per_hour: int = Field(default=60, ge=1, description="jobs per member per hour")
+    guild_max_queue: int = Field(default=50, ge=1, description="queued-or-running jobs per server")
+    paused_accepts: bool = Field(default=True, description="a paused server still takes new jobs (they wait)")
+    moderator_role: str | None = Field(default=None, description="a role (name or id) that moderates everywhere")
+
     # Workers.
     device: str = "auto"
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"

@@ -31,12 +31,16 @@ from imagine.contract import Done
 from imagine.settings import Settings
 from worker import context
 from worker.context import WorkerContext
+from worker.fair import FairQueue
 
 log = logging.getLogger(__name__)
 
 
 class ImagineWorker(SimpleWorker):
     """Runs jobs in-process with a shared `WorkerContext` (settings, Redis, registry, resident pipelines)."""
+
+    #: Parks a paused server's job instead of running it (see `worker.fair`).
+    queue_class = FairQueue
 
     def __init__(self, queues: Sequence[str], *, ctx: WorkerContext, **kwargs: Any) -> None:
         settings = ctx.settings

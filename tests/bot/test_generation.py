@@ -154,7 +154,14 @@ async def test_help_shows_examples_privately(front: Front) -> None:
 
 async def test_commands_sync_to_the_development_server_only(front: Front) -> None:
     fake = front.fake
-    assert {c.name for c in fake.commands(front.scene.guild.id)} == {"imagine", "settings", "help"}
+    assert {c.name for c in fake.commands(front.scene.guild.id)} == {
+        "imagine",
+        "settings",
+        "help",
+        "queue",
+        "cancel",
+        "mod",
+    }
     assert fake.commands(None) == []  # no global sync on a plain start
     imagine_cmd = fake.find_command("imagine", front.scene.guild.id)
     assert {o["name"] for o in imagine_cmd.payload["options"]} == {

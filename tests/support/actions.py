@@ -147,7 +147,9 @@ class MemberActions(_Base):
         if strict:
             self._check_can_use(cmd, channel_id, user_id)
         resolved: dict[str, dict[str, Any]] = {}
-        built = build_options(self, cmd, subcommand, options or {}, channel_id, resolved, strict=strict, focused=None)
+        built = build_options(
+            self, cmd, subcommand, options or {}, channel_id, resolved, strict=strict, focused=None, user_id=user_id
+        )
         data: dict[str, Any] = {"id": str(cmd.id), "name": cmd.name, "type": 1, "options": built}
         if cmd.guild_id is not None:
             data["guild_id"] = str(cmd.guild_id)

@@ -24,6 +24,7 @@ def build_options(
     *,
     strict: bool,
     focused: str | None,
+    user_id: int | None = None,
 ) -> list[dict[str, Any]]:
     defs: list[dict[str, Any]] = cmd.payload.get("options") or []
     path = subcommand.split() if subcommand else []
@@ -44,7 +45,7 @@ def build_options(
             if strict and d.get("required"):
                 raise ValueError(f"/{cmd.name}: required option {d['name']!r} missing")
             continue
-        value = option_value(fake, d, values[d["name"]], channel_id, resolved, strict and focused is None)
+        value = option_value(fake, d, values[d["name"]], channel_id, resolved, strict and focused is None, user_id)
         opt: dict[str, Any] = {"name": d["name"], "type": d["type"], "value": value}
         if d["name"] == focused:
             opt["focused"] = True
@@ -57,7 +58,13 @@ def build_options(
 
 
 def option_value(
-    fake: FakeDiscord, d: dict[str, Any], value: Any, channel_id: int, resolved: dict[str, dict[str, Any]], strict: bool
+    fake: FakeDiscord,
+    d: dict[str, Any],
+    value: Any,
+    channel_id: int,
+    resolved: dict[str, dict[str, Any]],
+    strict: bool,
+    user_id: int | None = None,
 ) -> Any:
     world, t = fake.world, d["type"]
     if t == ATTACHMENT:
@@ -76,7 +83,10 @@ def option_value(
         return str(value)
     if t == CHANNEL:
         channel = world.channels[int(value)]
-        resolved.setdefault("channels", {})[str(channel.id)] = payloads.channel_json(channel)
+        # Discord sends a resolved channel with the invoking member's permissions in it.
+        perms = fake.permissions_in(channel, user_id) if user_id is not None else 0
+        entry = {**payloads.channel_json(channel), "permissions": payloads.permissions_str(perms)}
+        resolved.setdefault("channels", {})[str(channel.id)] = entry
         return str(channel.id)
     if strict:
         check_scalar(d, value)
