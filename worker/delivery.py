@@ -7,7 +7,8 @@ job with a requester:
   at most one edit per `progress_interval` (2 s) per message; the interval is shared through a Redis gate key with
   the bot's first edit and with other workers updating queue positions, so no message is edited faster than that;
 - when a job starts, the positions of the jobs waiting behind it are refreshed ("#3 in queue" -> "#2 in queue");
-- the result is posted once: an idempotency key is set (SET NX) before posting, so a retried job never posts twice;
+- the result is posted once (`worker.outbox.send_once`: a lease on an idempotency key, taken atomically before
+  posting); what Discord will not take even after retries is kept in the outbox and posted by a later pass;
 - where it goes: the interaction's own message (webhook edit of `@original`) while the token lives (15 minutes);
   after that, a new channel message that replies to the request and may ping only the requester. Jobs started by a
   reaction have no token and edit their status message in the channel with the bot token.
@@ -30,6 +31,7 @@ from rq.serializers import JSONSerializer
 
 from imagine import keys, ui, uploads
 from imagine.contract import JobResult, JobSpec
+from worker import outbox
 from worker.discord_rest import DiscordError, DiscordREST, File
 from worker.targets import Target
 
@@ -136,65 +138,34 @@ class Courier:
 
     # -- the end --------------------------------------------------------------------------------------------
 
-    def _claim_delivery(self) -> bool:
-        """Set the job's idempotency key; False when a result or failure was already posted for it."""
-        taken = self.conn.set(keys.delivered(self.job_id), self.ctx.name, nx=True, ex=keys.DELIVERED_TTL)
-        if not taken:
-            log.info("job %s was already delivered; not posting again", self.job_id)
-        return bool(taken)
-
     def finish(self, result: JobResult) -> None:
-        """Post the result with its buttons (once), and record where it went for later buttons and reactions."""
+        """Post the result with its buttons, once (see `worker.outbox.send_once`: kept and retried if refused)."""
         self._editor.stop()
-        if not self._claim_delivery():
-            return
         spec = result.spec
         picture = result.grid if result.grid is not None and len(result.images) > 1 else result.images[0]
         name, data = uploads.fit(f"imagine-{self.job_id[:12]}.png", picture.png_bytes(), self.target.upload_limit)
-        payload: dict[str, Any] = {
-            "content": ui.result_text(spec, result.seeds),
-            "allowed_mentions": ui.NO_MENTIONS,
-            "components": ui.result_components(self.job_id, len(result.images)),
-            "attachments": [{"id": 0, "filename": name, "description": ui.short(spec.prompt, 1000)}],
-        }
-        try:
-            message = self.target.post_result(self.rest, payload, [(name, data)], ui.late_text(spec, result.seeds))
-        except DiscordError:
-            self.conn.delete(keys.delivered(self.job_id))  # let a retry try again
-            self.conn.hset(keys.job(self.job_id), "delivery", "failed")
-            log.exception("job %s: the result could not be posted", self.job_id)
-            return
-        self._record(message, len(result.images))
-
-    def _record(self, message: Any, count: int) -> None:
-        message_id = int(message["id"]) if isinstance(message, dict) and "id" in message else self.target.message_id
-        channel_id = (
-            int(message["channel_id"])
-            if isinstance(message, dict) and "channel_id" in message
-            else self.target.channel_id
+        parcel = outbox.Parcel(
+            job_id=self.job_id,
+            kind="result",
+            spec=self.spec.payload(),
+            payload={
+                "content": ui.result_text(spec, result.seeds),
+                "allowed_mentions": ui.NO_MENTIONS,
+                "components": ui.result_components(self.job_id, len(result.images)),
+                "attachments": [{"id": 0, "filename": name, "description": ui.short(spec.prompt, 1000)}],
+            },
+            late=ui.late_text(spec, result.seeds),
+            tidy="✅ finished — the result is in the reply below.",
+            files=[(name, data)],
+            count=len(result.images),
         )
-        mapping: dict[Any, Any] = {"delivery": self.target.delivered_via, "count": str(count)}
-        if message_id:
-            mapping["message_id"] = str(message_id)
-        if channel_id:
-            mapping["channel_id"] = str(channel_id)
-        ttl = self.ctx.settings.record_ttl
-        with self.conn.pipeline() as pipe:
-            pipe.hset(keys.job(self.job_id), mapping=mapping)
-            if message_id:
-                pipe.set(keys.message(message_id), self.job_id, ex=ttl)
-            pipe.execute()
+        if outbox.send_once(self.ctx, self.rest, parcel) == "kept":
+            self.conn.hset(keys.job(self.job_id), "delivery", "pending")
 
     def fail(self, error: str) -> None:
         """Tell the member this job failed for good (once)."""
         self._editor.stop()
-        if not self._claim_delivery():
-            return
-        payload = {"content": ui.failed_text(self.spec, error), "allowed_mentions": ui.NO_MENTIONS, "attachments": []}
-        try:
-            self.target.edit(self.rest, payload)
-        except DiscordError as exc:
-            log.warning("job %s: could not report its failure: %s", self.job_id, exc)
+        outbox.send_once(self.ctx, self.rest, outbox.failure_parcel(self.job_id, self.spec.payload(), error))
 
     def close(self) -> None:
         self._editor.stop()

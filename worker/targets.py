@@ -88,8 +88,21 @@ class Target:
             return message
         raise DiscordError(0, 0, "no message to edit: the interaction expired and no message id is known")
 
-    def post_result(self, rest: DiscordREST, payload: dict[str, Any], files: list[File], late_content: str) -> Any:
-        """Turn the status message into the result; once the token is gone, reply in the channel instead."""
+    def post_result(
+        self,
+        rest: DiscordREST,
+        payload: dict[str, Any],
+        files: list[File],
+        late_content: str,
+        *,
+        tidy: str = "✅ finished — the result is in the reply below.",
+        nonce: str | None = None,
+    ) -> Any:
+        """Turn the status message into the result; once the token is gone, reply in the channel instead.
+
+        With a `nonce`, the channel reply is idempotent (`enforce_nonce`): Discord answers a repeat of it with the
+        first message instead of posting a second, so a retry after a crash mid-post cannot post twice.
+        """
         if self.token_usable():
             assert self.application_id is not None and self.token is not None
             try:
@@ -119,6 +132,8 @@ class Target:
         late["allowed_mentions"] = ui.only_user(self.user_id)
         if self.message_id:
             late["message_reference"] = {"message_id": str(self.message_id), "fail_if_not_exists": False}
+        if nonce:
+            late["nonce"], late["enforce_nonce"] = nonce, True
         message = rest.send(self.channel_id, late, files)
         self.delivered_via = "channel-reply"
         if self.message_id:
@@ -127,7 +142,7 @@ class Target:
                     self.channel_id,
                     self.message_id,
                     {
-                        "content": "✅ finished — the result is in the reply below.",
+                        "content": tidy,
                         "attachments": [],
                         "allowed_mentions": ui.NO_MENTIONS,
                     },

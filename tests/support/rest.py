@@ -103,6 +103,8 @@ class Fault:
     delay: float = 0.0
     via: bool = True
     hits: int = 0
+    #: In-process only: a further test on the recorded call (its JSON body is read), e.g. "the result, not a status".
+    when: Callable[[RestCall], bool] | None = None
 
     def matches(self, method: str, template: str | None, path: str) -> bool:
         if self.remaining <= 0 or (self.method and self.method.upper() != method):
@@ -230,7 +232,7 @@ async def handle_api(core: FakeCore, request: web.Request) -> web.Response:
     try:
         call.json, call.files = await _read_body(request)
         for fault in core.faults:
-            if fault.matches(method, call.route, call.path):
+            if fault.matches(method, call.route, call.path) and (fault.when is None or fault.when(call)):
                 response = await _fault_response(fault)
                 if response is not None:
                     call.status = response.status

@@ -64,9 +64,34 @@ async def create_message(ctx: Ctx) -> Reply:
     _need(ctx, channel, needed)
     if (payload.get("flags") or 0) & ~M.SETTABLE_FLAGS:
         raise form_error("flags", [f"flags {payload['flags']} include bits a channel message cannot set"])
+    repeat = _same_nonce(ctx, channel, payload)
+    if repeat is not None:
+        return 200, payloads.message_json(ctx.world, repeat)
     limit = ctx.core.guild_of(channel).upload_limit
     msg = await M.create_message(ctx.core, channel.id, ctx.world.bot.id, payload, ctx.files, limit=limit)
+    if payload.get("nonce") is not None:
+        msg.nonce = str(payload["nonce"])
     return 200, payloads.message_json(ctx.world, msg)
+
+
+#: How long Discord remembers a nonce for `enforce_nonce` ("the past few minutes").
+NONCE_WINDOW_S = 5 * 60
+
+
+def _same_nonce(ctx: Ctx, channel: Channel, payload: dict[str, Any]) -> Message | None:
+    """With `enforce_nonce`, the bot's recent message with the same nonce: Discord returns it instead of a new one."""
+    if not payload.get("enforce_nonce") or payload.get("nonce") is None:
+        return None
+    nonce, now = str(payload["nonce"]), ctx.world.clock.now()
+    for msg in ctx.world.messages.values():
+        if (
+            msg.channel_id == channel.id
+            and msg.author_id == ctx.world.bot.id
+            and msg.nonce == nonce
+            and now - msg.created_at <= NONCE_WINDOW_S
+        ):
+            return msg
+    return None
 
 
 @route("GET", "/channels/{channel_id}/messages/{message_id}")

@@ -187,10 +187,12 @@ class FakeDiscord(MemberActions, FakeCore):
         is_global: bool = False,
         delay: float = 0.0,
         via: bool = True,
+        when: Callable[[RestCall], bool] | None = None,
     ) -> Fault:
         """Make the next `count` matching requests fail (429 with `retry_after` and Via, or any status), or
-        answer late (`status=None, delay=...`). `route` is a spec template or a glob on the path."""
-        fault = Fault(route, method, status, count, retry_after, is_global, delay, via)
+        answer late (`status=None, delay=...`). `route` is a spec template or a glob on the path; `when`, a test
+        on the call itself (its `json`), narrows it further."""
+        fault = Fault(route, method, status, count, retry_after, is_global, delay, via, when=when)
         self.faults.append(fault)
         return fault
 

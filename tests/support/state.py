@@ -149,6 +149,8 @@ class Message:
     edits: list[dict[str, Any]] = field(default_factory=list)
     edited_at: float | None = None
     deleted: bool = False
+    #: The `nonce` it was created with (`enforce_nonce` makes a repeat return this message instead of a new one).
+    nonce: str | None = None
 
     @property
     def ephemeral(self) -> bool:
