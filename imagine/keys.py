@@ -35,6 +35,10 @@ PROGRESS_TTL = 3600
 PROGRESS_MAXLEN = 256
 #: TTL of a delivery marker: longer than any retry of the same job can come.
 DELIVERED_TTL = 7 * 24 * 3600
+#: Sorted set of job ids whose result (or failure notice) Discord would not take yet; score: when to try again.
+OUTBOX = f"{PREFIX}outbox"
+#: How long a message that cannot be posted is kept and retried before it is given up (and logged as lost).
+OUTBOX_TTL = 24 * 3600
 
 
 def check_job_id(job_id: str) -> str:
@@ -55,8 +59,18 @@ def progress(job_id: str) -> str:
 
 
 def delivered(job_id: str) -> str:
-    """Set with NX just before a result is posted, so a retried job never posts twice."""
+    """JSON lease, then marker, of a job's one post (see `worker.idempotency`): a retried job never posts twice."""
     return f"{PREFIX}delivered:{check_job_id(job_id)}"
+
+
+def outbox(job_id: str) -> str:
+    """String: JSON of a message waiting in the outbox (`worker.outbox.Parcel`, files in base64). TTL: OUTBOX_TTL."""
+    return f"{PREFIX}outbox:{check_job_id(job_id)}"
+
+
+def reaper_lock(queue_name: str) -> str:
+    """String set with NX and a PX of the maintenance interval by the worker that sweeps `queue_name` next."""
+    return f"{PREFIX}reaper:{queue_name}"
 
 
 def message(message_id: int) -> str:

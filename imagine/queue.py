@@ -80,7 +80,8 @@ def enqueue(
         keys.GENERATE_FUNC,
         args=(spec.payload(),),
         job_id=job_id,
-        retry=Retry(max=settings.job_retries) if settings.job_retries else None,
+        # A retried job (its worker died, or it hit an error) goes to the front: it has waited its turn already.
+        retry=Retry(max=settings.job_retries, enqueue_at_front=True) if settings.job_retries else None,
         timeout=settings.job_timeout,
         result_ttl=settings.result_ttl,
         failure_ttl=settings.record_ttl,
