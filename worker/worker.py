@@ -3,14 +3,20 @@
 RQ's default Worker forks for every job, which would throw away a loaded model (and CUDA does not survive a fork);
 SimpleWorker runs jobs in its own process. A SimpleWorker sends no heartbeat while a job runs, so a worker killed
 mid-job would hold its job for the whole job timeout; this one heartbeats from a thread every few seconds with a
-short TTL instead, so a dead worker's job is noticed within `heartbeat_ttl + maintenance_interval` seconds and
-retried by another worker.
+short TTL instead, and a `worker.reaper.Reaper` thread sweeps for abandoned jobs every `maintenance_interval`
+seconds whatever the worker is doing, so a dead worker's job is noticed within `heartbeat_ttl +
+maintenance_interval` seconds and retried by another worker.
+
+Redis going away is survived at two levels: each command retries with backoff (`imagine.redis.client`), and when
+RQ's loop gives up anyway (a restart longer than those retries), `run` waits for Redis with backoff and starts the
+loop again under a new worker name; the job that was running is retried once its heartbeat runs out.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import socket
 import threading
@@ -21,15 +27,17 @@ from typing import Any
 
 import redis
 from rq import SimpleWorker
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
+from rq.utils import now as utcnow
 
 from imagine import keys, progress
 from imagine.contract import Done
 from imagine.settings import Settings
-from worker import context
+from worker import context, reaper
 from worker.context import WorkerContext
 from worker.fair import FairQueue
 
@@ -58,12 +66,33 @@ class ImagineWorker(SimpleWorker):
             **kwargs,
         )
         self.ctx = ctx
+        self.jobs_done = 0
+
+    @property
+    def stop_requested(self) -> bool:
+        """SIGTERM or Ctrl-C arrived (RQ records the date; its flag is set only when a job was running)."""
+        return self._stop_requested or self._shutdown_requested_date is not None
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop, with the reaper thread sweeping alongside it."""
+        sweeper = reaper.Reaper(self)
+        sweeper.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            sweeper.stop()
+
+    def clean_registries(self) -> None:
+        """RQ's clean-up, under a lock that expires after one interval (see `worker.reaper`)."""
+        reaper.sweep(self)
+        self.last_cleaned_at = utcnow()  # type: ignore[assignment]  # RQ annotates it as None
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Short, because `perform_job` keeps it fresh from a thread for as long as the job runs."""
         return self.ctx.settings.heartbeat_ttl
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        self.jobs_done += 1
         with context.use(self.ctx), _Heartbeat(self, job, execution):
             ok = super().perform_job(job, queue, execution)
         if ok:
@@ -125,9 +154,40 @@ def run(
 ) -> bool:
     """Start a worker on `queues` and work until stopped (or, with `burst`, until they are empty)."""
     ctx = WorkerContext.create(settings, conn, name=worker_name())
+    wait_for_redis(conn)
     advertise(ctx)
     for name in preload:
         ctx.pipelines.get(ctx.registry.resolve(name or None, settings.data_dir))
-    worker = ImagineWorker(queues, ctx=ctx)
-    log.info("worker %s on %s (device %s, %s)", ctx.name, ", ".join(queues), ctx.device, ctx.dtype)
-    return worker.work(burst=burst, max_jobs=max_jobs, logging_level=logging_level)
+    worked = False
+    while True:
+        worker = ImagineWorker(queues, ctx=ctx)
+        log.info("worker %s on %s (device %s, %s)", ctx.name, ", ".join(queues), ctx.device, ctx.dtype)
+        try:
+            worked = worker.work(burst=burst, max_jobs=max_jobs, logging_level=logging_level) or worked
+        except redis.RedisError as exc:  # RQ's own teardown talks to Redis too
+            log.warning("worker %s stopped on a Redis error: %s", ctx.name, exc)
+        except StopRequested:
+            return worked
+        if burst or worker.stop_requested or (max_jobs is not None and worker.jobs_done >= max_jobs):
+            return worked
+        # RQ's loop gave up (Redis gone longer than a command's retries): wait for it, then work on.
+        log.warning("worker %s lost its loop; waiting for Redis to start again", ctx.name)
+        try:
+            wait_for_redis(conn)
+        except StopRequested:
+            return worked
+        ctx.name = worker_name()  # the old name may still look alive to RQ until its key expires
+
+
+def wait_for_redis(conn: redis.Redis, *, max_wait_s: float = 30.0) -> None:
+    """Block until Redis answers, backing off from 0.5 s to `max_wait_s` with jitter (for ever: it is Redis)."""
+    delay = 0.5
+    while True:
+        try:
+            conn.ping()
+            return
+        except redis.RedisError as exc:
+            wait = delay * random.uniform(0.5, 1.5)
+            log.warning("Redis is not answering (%s); trying again in %.1f s", exc, wait)
+            time.sleep(wait)
+            delay = min(max_wait_s, delay * 2)
