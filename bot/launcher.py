@@ -12,8 +12,6 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from redis.asyncio import Redis as AsyncRedis
-
 from imagine import redis as imagine_redis
 from imagine.settings import Settings, redact_url
 
@@ -42,7 +40,7 @@ async def main(settings: Settings, url: str, *, sync_global: bool = False) -> No
     if not token:
         raise SystemExit("imagine bot: DISCORD_TOKEN is not set (see README: creating the Discord application)")
     queue_conn = imagine_redis.client(url)
-    async with AsyncRedis.from_url(url, health_check_interval=30, socket_keepalive=True) as redis_client:
+    async with imagine_redis.async_client(url) as redis_client:  # reconnects with backoff through a restart
         await redis_client.ping()
         bot = ImagineBot(settings, redis_client, queue_conn, sync_global=sync_global)
         loop = asyncio.get_running_loop()
