@@ -37,7 +37,8 @@ SAMPLER_LABELS: dict[str, str] = {
     "dpm++_2m_karras": "DPM++ 2M Karras",
     "ddim": "DDIM",
 }
-Kind = Literal["image", "clip"]  # a clip is a short animation from a video family (a GIF and a poster frame)
+Kind = Literal["image", "clip"]  # a clip is a short animation from a video family (MP4 or GIF, and a poster frame)
+ClipFormat = Literal["mp4", "gif"]
 
 MAX_SEED = 2**32 - 1
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -117,6 +118,8 @@ class ModelDefaults(BaseModel):
     sampler: Sampler
     #: Clips only: frames per clip.
     frames: int | None = Field(default=None, ge=1)
+    #: Clips only: playback speed, frames per second.
+    fps: int | None = Field(default=None, ge=1, le=60)
 
 
 class JobSpec(BaseModel):
@@ -143,6 +146,9 @@ class JobSpec(BaseModel):
     requester: Requester | None = None
     #: Clips only: frames (the model's default if unset).
     frames: int | None = Field(default=None, ge=1)
+    #: Clips only: playback speed (the model's default if unset) and file format (MP4 if unset; GIF on request).
+    fps: int | None = Field(default=None, ge=1, le=60)
+    clip_format: ClipFormat | None = None
     #: LoRAs by name, each one the model's registry entry lists (members may choose only those).
     loras: tuple[str, ...] = Field(default=(), max_length=4)
 
@@ -225,6 +231,7 @@ class JobSpec(BaseModel):
                 "height": self.height if self.height is not None else defaults.height,
                 "sampler": self.sampler if self.sampler is not None else defaults.sampler,
                 "frames": self.frames if self.frames is not None or self.kind != "clip" else defaults.frames,
+                "fps": self.fps if self.fps is not None or self.kind != "clip" else defaults.fps,
             }
         )
 
@@ -284,6 +291,7 @@ def parameters_text(spec: JobSpec, seed: int) -> str:
         f"Size: {spec.width}x{spec.height}, Model: {spec.model}"
         + (f", Denoising strength: {spec.init_image.strength:g}" if spec.init_image is not None else "")
         + (f", Frames: {spec.frames}" if spec.kind == "clip" and spec.frames else "")
+        + (f", FPS: {spec.fps}" if spec.kind == "clip" and spec.fps else "")
         + (f", LoRAs: {' '.join(spec.loras)}" if spec.loras else "")
     )
     return "\n".join(lines)
@@ -389,9 +397,9 @@ class Timings(BaseModel):
 
 
 class Clip(BaseModel):
-    """An animation (clips from video families): an animated GIF, which Discord plays inline."""
+    """An animation (clips from video families): MP4 (H.264) or an animated GIF, both of which Discord plays inline."""
 
-    format: Literal["gif"] = "gif"
+    format: ClipFormat = "gif"
     width: int
     height: int
     frames: int
