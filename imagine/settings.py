@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     pipeline_cache: int = Field(default=2, ge=1, description="pipelines a worker keeps resident")
     preview_every: int = Field(default=5, ge=0, description="steps between previews; 0 turns them off")
     preview_size: int = Field(default=128, ge=16)
+    # Speed (see worker/batching.py, worker/speed.py and the README's latency budget).
+    batch_max: int = Field(default=8, ge=1, description="images of waiting jobs sampled in one call; 1: no batching")
+    batch_wait_ms: int = Field(default=0, ge=0, le=1000, description="how long a job waits for batch companions")
+    cpu_bf16: bool = Field(default=True, description="bf16 autocast and channels-last on CPUs with bf16 units")
     heartbeat_interval: int = Field(default=5, ge=1, description="seconds between heartbeats during a job")
     heartbeat_ttl: int = Field(default=30, ge=3, description="a job with no heartbeat this long is abandoned")
     maintenance_interval: int = Field(default=15, ge=1, description="seconds between registry clean-ups")

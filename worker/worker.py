@@ -37,7 +37,7 @@ from rq.utils import now as utcnow
 from imagine import keys, progress
 from imagine.contract import Done
 from imagine.settings import Settings
-from worker import context, reaper
+from worker import batching, context, reaper
 from worker.context import WorkerContext
 from worker.fair import FairQueue
 
@@ -94,7 +94,12 @@ class ImagineWorker(SimpleWorker):
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         self.jobs_done += 1
         with context.use(self.ctx), _Heartbeat(self, job, execution):
-            ok = super().perform_job(job, queue, execution)
+            companions = batching.gather(self, job, queue)  # waiting jobs that can share its sampler call
+            if companions:
+                self.jobs_done += len(companions)
+                ok = batching.perform(self, job, queue, execution, companions)
+            else:
+                ok = super().perform_job(job, queue, execution)
         if ok:
             # Only now is the result stored: a reader that sees `done` can fetch it at once.
             progress.publish(self.connection, Done(job_id=job.id, ts=time.time()))
