@@ -36,7 +36,7 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from imagine import keys, progress
+from imagine import fair, keys, progress
 from imagine.contract import Done, JobSpec
 from worker import context, speed
 
@@ -139,6 +139,8 @@ def _claim_matching(
         if found is None or found[0] != key or images + found[1] > limit:
             continue
         if claim(keys=[queue.key, queue.intermediate_queue_key], args=[job.id]):
+            if fair.park_if_paused(conn, queue, job):  # as the worker's own dequeue does (`worker.fair`)
+                continue
             claimed.append(job)
             images += found[1]
         if images >= limit:
