@@ -1,4 +1,4 @@
-# The worker image (the bot joins with the Discord front end). Build: docker compose build
+# One image for the bot and the workers (docker-compose.yml picks the command). Build: docker compose build
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \
@@ -14,11 +14,15 @@ WORKDIR /app
 ARG TORCH_INDEX=
 RUN pip install ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0
 
+# .dockerignore keeps .env (secrets), .venv, .git and caches out of the image.
 COPY . .
 RUN pip install . \
     && useradd --create-home --uid 1000 imagine \
-    && mkdir -p /data && chown imagine /data
+    && mkdir -p /data /models && chown imagine /data
 
 USER imagine
+# /data: the HF cache and built test models; /models: the owner's checkpoints, LoRAs and registry.toml (read-only).
 VOLUME ["/data"]
+# Prometheus /metrics: the bot (9100) and a worker (9101).
+EXPOSE 9100 9101
 CMD ["imagine", "worker"]

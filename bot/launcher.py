@@ -32,6 +32,7 @@ def point_discord_at(api_base: str) -> None:
 
 
 async def main(settings: Settings, url: str, *, sync_global: bool = False) -> None:
+    from bot import metrics as bot_metrics
     from bot.client import ImagineBot
 
     if settings.discord_api_base:
@@ -43,6 +44,7 @@ async def main(settings: Settings, url: str, *, sync_global: bool = False) -> No
     async with imagine_redis.async_client(url) as redis_client:  # reconnects with backoff through a restart
         await redis_client.ping()
         bot = ImagineBot(settings, redis_client, queue_conn, sync_global=sync_global)
+        metrics = await bot_metrics.start(settings, queue_conn)  # the deployment's /metrics (bot/metrics.py)
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         for sig in (signal.SIGTERM,):
@@ -59,6 +61,8 @@ async def main(settings: Settings, url: str, *, sync_global: bool = False) -> No
                 runner.result()  # a failed login raises here
             else:
                 runner.cancel()
+        if metrics is not None:
+            await metrics.close()
     queue_conn.close()
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imagine import __version__, keys
+from imagine import __version__, keys, logs
 from imagine.contract import SAMPLERS, JobResult, JobSpec, SpecError
 from imagine.settings import Settings
 
@@ -33,8 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose or args.command in ("worker", "bot", "up")
         else logging.WARNING
     )
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    logs.configure(level, settings.log_format)
     handler = {
         "generate": _generate,
         "worker": _worker,
@@ -79,10 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     wrk.add_argument("--burst", action="store_true", help="quit when the queues are empty")
     wrk.add_argument("--max-jobs", type=int, help="quit after this many jobs")
     wrk.add_argument("--preload", action="append", default=[], help="load this model before taking jobs")
+    wrk.add_argument("--device", help="this worker's device, e.g. cuda:1 (one worker per GPU); default IMAGINE_DEVICE")
+    wrk.add_argument("--metrics-port", type=int, help="port of this worker's /metrics (0: off); one per worker")
 
     mdl = sub.add_parser("models", help="the model registry")
     msub = mdl.add_subparsers(dest="models_command", required=True)
     msub.add_parser("list", help="list models, their defaults and whether their weights are here")
+    msub.add_parser("check", help="check every model's configs, family, files and LoRAs without loading weights")
     tiny = msub.add_parser("build-tiny", help="build the tiny random test pipeline")
     tiny.add_argument("--out", type=Path, help="folder (default: <data dir>/models/tiny)")
 
@@ -217,21 +220,34 @@ def _write(result: JobResult, out: Path) -> list[Path]:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from imagine import redis as imagine_redis
+    from models.check import RegistryInvalid
     from worker import worker as imagine_worker
 
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    overrides = {"device": args.device, "worker_metrics_port": args.metrics_port}
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     with imagine_redis.connect(settings) as redis_conn:
         if redis_conn.owns_server:
             print(f"embedded Redis at {redis_conn.url}: point other processes at it with REDIS_URL", file=sys.stderr)
-        imagine_worker.run(
-            settings, redis_conn.conn, queues=queues, burst=args.burst, preload=args.preload, max_jobs=args.max_jobs
-        )
+        try:
+            imagine_worker.run(
+                settings, redis_conn.conn, queues=queues, burst=args.burst, preload=args.preload, max_jobs=args.max_jobs
+            )
+        except RegistryInvalid as invalid:
+            print(f"imagine worker: the model registry has errors; not starting.\n{invalid.table}", file=sys.stderr)
+            return 2
     return 0
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:
     from models import registry
 
+    if args.models_command == "check":
+        from models import check
+
+        rows = check.run(settings.registry_file, settings.data_dir)
+        print(check.table(rows))
+        return 1 if any(row.status == "error" for row in rows) else 0
     reg = registry.load(settings.registry_file)
     if args.models_command == "build-tiny":
         from models import tiny
@@ -251,18 +267,13 @@ def _models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from rq import Worker
-
-    from imagine import queue
     from imagine import redis as imagine_redis
+    from imagine import status
     from imagine.contract import ModelInfo
 
     with imagine_redis.connect(settings) as redis_conn:
         conn = redis_conn.conn
-        q = queue.image_queue(conn)
-        print(f"queue {q.name}: {q.count} waiting, {q.started_job_registry.count} running")
-        for w in Worker.all(connection=conn):
-            print(f"worker {w.name}: {w.get_state()} on {', '.join(w.queue_names())}")
+        print(status.render(conn))
         for raw in conn.hvals(keys.MODELS):
             info = ModelInfo.model_validate_json(raw)
             print(f"model {info.name}: {info.defaults.width}x{info.defaults.height}, available={info.available}")

@@ -110,7 +110,9 @@ def check_entry(entry: ModelEntry, entries: dict[str, ModelEntry], data_dir: Pat
     else:
         found, notes = _hub(str(entry.id), problems)
     if found is not None and family is not None and found.pipeline not in family.classes:
-        problems.append(f"family mismatch: the weights are {found.name} ({found.pipeline}), the entry says {family.name}")
+        problems.append(
+            f"family mismatch: the weights are {found.name} ({found.pipeline}), the entry says {family.name}"
+        )
     shown_family = family.name if family is not None else f"auto -> {found.name}" if found is not None else "auto"
     for lora in entry.loras.values():
         path = Path(lora.file)
@@ -237,9 +239,10 @@ def _offline(constants: Any) -> bool:
 
 
 def _has_safety_checker(entry: ModelEntry, data_dir: Path) -> bool:
-    if entry.source == "local":
-        return (Path(entry.location(data_dir)) / "safety_checker").is_dir()
-    return bool(entry.config) and (Path(str(entry.config)) / "safety_checker").is_dir()
+    """Weights for a safety checker: in the folder, or (single files) in the `config` folder."""
+    folder = Path(entry.location(data_dir)) if entry.source == "local" else Path(str(entry.config or ""))
+    checker = folder / "safety_checker"
+    return checker.is_dir() and (any(checker.glob("*.safetensors")) or any(checker.glob("*.bin")))
 
 
 def _why(exc: ValidationError) -> str:

@@ -157,9 +157,14 @@ def _single_file(entry: ModelEntry, family: Family, where: str, dtype: torch.dty
     kwargs: dict[str, Any] = {"dtype": dtype}
     if entry.config:
         kwargs["config"] = entry.config
-    if family.safety_checker and checker and entry.config and (Path(entry.config) / "safety_checker").is_dir():
+    if family.safety_checker and checker and entry.config and has_weights(Path(entry.config) / "safety_checker"):
         kwargs["load_safety_checker"] = True
     return cls.from_single_file(where, **kwargs)
+
+
+def has_weights(folder: Path) -> bool:
+    """Whether a component folder holds weights (a config-only folder has just its JSON)."""
+    return folder.is_dir() and (any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")))
 
 
 def _check_family(entry: ModelEntry, pipe: Any) -> Family:

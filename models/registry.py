@@ -181,7 +181,12 @@ class ModelEntry(BaseModel):
         for field, value, bound in checks:
             if bound is not None and value is not None and value > bound:
                 raise SpecError(field, f"must be at most {bound} for model {self.name!r}")
-        if limits.max_pixels is not None and spec.width and spec.height and spec.width * spec.height > limits.max_pixels:
+        if (
+            limits.max_pixels is not None
+            and spec.width
+            and spec.height
+            and spec.width * spec.height > limits.max_pixels
+        ):
             raise SpecError("width", f"width x height must be at most {limits.max_pixels} pixels for {self.name!r}")
 
     def location(self, data_dir: Path) -> Path | str:

@@ -42,6 +42,9 @@ def worker_env(redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         IMAGINE_MAINTENANCE_INTERVAL="2",
         HF_HUB_OFFLINE="1",
         OMP_NUM_THREADS="1",
+        # No /metrics endpoints from test processes (they would contend for the default ports).
+        IMAGINE_WORKER_METRICS_PORT="0",
+        IMAGINE_BOT_METRICS_PORT="0",
     )
     env.update(extra)
     return env

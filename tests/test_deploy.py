@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -11,28 +12,70 @@ import yaml
 from tests.helpers import ROOT
 
 
-def test_compose_runs_redis_that_persists_and_never_evicts() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    redis_cmd = compose["services"]["redis"]["command"]
-    joined = " ".join(redis_cmd)
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_redis_that_persists_never_evicts_and_needs_a_password() -> None:
+    redis = compose()["services"]["redis"]
+    joined = " ".join(redis["command"])
     assert "--appendonly yes" in joined and "--maxmemory-policy noeviction" in joined
     assert "--appendfsync everysec" in joined
-    worker = compose["services"]["worker"]
+    assert '--requirepass "$$REDIS_PASSWORD"' in joined and "REDIS_PASSWORD is not set" in joined
+    assert redis["environment"]["REDIS_PASSWORD"] == "${REDIS_PASSWORD:-}"
+
+
+def test_redis_is_reachable_only_on_the_compose_network() -> None:
+    spec = compose()
+    redis = spec["services"]["redis"]
+    assert "ports" not in redis and redis["networks"] == ["backend"]
+    assert spec["networks"]["backend"]["internal"] is True
+    for name in ("bot", "worker"):
+        service = spec["services"][name]
+        assert "backend" in service["networks"]
+        assert service["environment"]["REDIS_URL"] == "redis://:${REDIS_PASSWORD:-}@redis:6379/0"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port  # metrics on the host's loopback only
+
+
+def test_compose_runs_the_bot_and_a_gpu_worker_with_the_models_volume() -> None:
+    services = compose()["services"]
+    bot, worker = services["bot"], services["worker"]
+    assert bot["build"] == "." and bot["command"] == ["imagine", "bot"]
+    assert bot["environment"]["DISCORD_TOKEN"] == "${DISCORD_TOKEN:-}"  # from the environment only
     assert worker["build"] == "." and worker["command"] == ["imagine", "worker"]
-    assert worker["environment"]["REDIS_URL"] == "redis://redis:6379/0"
-    assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+    (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device == {"driver": "nvidia", "device_ids": ["0"], "capabilities": ["gpu"]}
+    assert "${IMAGINE_MODELS_DIR:-./my-models}:/models:ro" in worker["volumes"]
+    assert worker["environment"]["IMAGINE_WORKER_METRICS_PORT"] == "9101"
+    assert bot["environment"]["IMAGINE_BOT_METRICS_PORT"] == "9100"
+    assert services["rq-dashboard"]["profiles"] == ["dashboard"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "# worker-gpu1:" in text and "One worker per GPU" in text  # documented, ready to uncomment
 
 
-@pytest.mark.skipif(not (shutil.which("docker-compose") or shutil.which("docker")), reason="no compose here")
-def test_compose_config_validates() -> None:
+def _compose_cmd() -> list[str] | None:
     if shutil.which("docker-compose"):
-        cmd = ["docker-compose", "config", "-q"]
-    else:
-        cmd = ["docker", "compose", "config", "-q"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.skipif(_compose_cmd() is None, reason="no compose here")
+@pytest.mark.parametrize("extra", [[], ["--profile", "dashboard"]])
+def test_compose_config_validates(extra: list[str]) -> None:
+    cmd = _compose_cmd()
+    assert cmd is not None
+    # No .env needed to validate: every variable has a default (Redis itself refuses to start without a password).
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_PASSWORD", "DISCORD_TOKEN")}
+    proc = subprocess.run([*cmd, *extra, "config", "-q"], cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0 and "is not a docker command" in proc.stderr + proc.stdout:
         pytest.skip("docker has no compose plugin here")
     assert proc.returncode == 0, proc.stderr
+    shown = subprocess.run([*cmd, *extra, "config"], cwd=ROOT, capture_output=True, text=True, env=env).stdout
+    assert "device_ids" in shown and "noeviction" in shown
 
 
 def test_dockerfile_installs_pinned_torch_before_the_project() -> None:
@@ -40,6 +83,12 @@ def test_dockerfile_installs_pinned_torch_before_the_project() -> None:
     torch_line = next(i for i, line in enumerate(lines) if "torch==2.13.0" in line)
     project_line = next(i for i, line in enumerate(lines) if "pip install ." in line)
     assert torch_line < project_line
+    assert "EXPOSE 9100 9101" in lines
+
+
+def test_secrets_stay_out_of_the_image() -> None:
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".env" in ignored and ".venv" in ignored
 
 
 def test_ci_fails_when_no_tests_ran() -> None:

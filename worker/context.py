@@ -17,7 +17,7 @@ import redis
 import torch
 
 from imagine.settings import Settings
-from models import loader, registry
+from models import check, loader
 from models.registry import Registry
 from worker import gpu
 from worker.metrics import WorkerMetrics
@@ -51,7 +51,8 @@ class WorkerContext:
         placer = gpu.Placer(policy, data_dir=settings.data_dir)
         device = placer.worker_device
         dtype = loader.resolve_dtype(settings.dtype, device)  # the worker's default; a model may differ
-        reg = registry.load(settings.registry_file)
+        # The same check as `imagine models check`: an invalid registry stops the worker with the table.
+        reg = check.require_valid(settings.registry_file, settings.data_dir)
         metrics = WorkerMetrics()
         metrics.watch_gpu(device)
         return cls(

@@ -89,7 +89,9 @@ def device_for(entry: ModelEntry, policy: Policy, worker_device: torch.device) -
     return worker_device
 
 
-def dtype_for(entry: ModelEntry, policy: Policy, device: torch.device, family: Family | None, bf16: bool) -> torch.dtype:
+def dtype_for(
+    entry: ModelEntry, policy: Policy, device: torch.device, family: Family | None, bf16: bool
+) -> torch.dtype:
     """The entry's dtype, else the worker's, else half precision on a GPU (bf16 for FLUX/SD3/Wan when supported)."""
     name = entry.dtype if entry.dtype != "auto" else policy.dtype
     return loader.resolve_dtype(name, device, family, bf16=bf16)
@@ -119,7 +121,7 @@ def smaller_request(spec: JobSpec) -> str:
     if spec.kind == "clip" and spec.frames and spec.frames > 9:
         hints.append(f"about {max(9, spec.frames // 2)} frames")
     if spec.width and spec.height:
-        w, h = (max(64, int(side * 0.75) // 64 * 64) for side in (spec.width, spec.height))
+        w, h = (max(64, int(side * 0.75) // 8 * 8) for side in (spec.width, spec.height))
         if (w, h) != (spec.width, spec.height):
             hints.append(f"{w}x{h}")
     return " or ".join(hints) or "a smaller request"
@@ -217,7 +219,7 @@ class Placer:
         return pipe
 
 
-def denoiser_of(pipe: Any) -> torch.nn.Module | None:
+def denoiser_of(pipe: Any) -> Any:
     """The UNet or the transformer: the module that runs every step."""
     return getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
 
@@ -260,4 +262,3 @@ def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-

@@ -135,10 +135,9 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
     reporter = _Reporter(ctx, job_id, total=total, courier=courier)
     started = time.perf_counter()
     with gpu.out_of_memory_refused(spec, ctx.device):
-        out = render.call(
-            pipe, resident.family, spec.model_copy(update={"steps": steps}), generators=generators, on_step=reporter, **size
-        )
-    pictures, filtered = out.pictures, []
+        asked = spec.model_copy(update={"steps": steps})
+        out = render.call(pipe, resident.family, asked, generators=generators, on_step=reporter, **size)
+    pictures, filtered = out.pictures, list[int]()
     if safety.needed(entry, spec, enabled=ctx.settings.safety_checker):
         pictures, filtered = safety.screen(resident.checker, pictures)
     sampled = time.perf_counter()

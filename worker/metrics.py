@@ -57,10 +57,16 @@ class WorkerMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.jobs = Counter(
-            "imagine_jobs", "Job attempts finished, by model, kind and outcome", ["model", "kind", "outcome"], registry=r
+            "imagine_jobs",
+            "Job attempts finished, by model, kind and outcome",
+            ["model", "kind", "outcome"],
+            registry=r,
         )
         self.failures = Counter(
-            "imagine_job_failures", "Failed job attempts, by model, kind and cause", ["model", "kind", "cause"], registry=r
+            "imagine_job_failures",
+            "Failed job attempts, by model, kind and cause",
+            ["model", "kind", "cause"],
+            registry=r,
         )
         self.wait = Histogram(
             "imagine_job_wait_seconds", "Seconds from enqueue to start", ["kind"], buckets=WAIT_BUCKETS, registry=r
@@ -109,7 +115,8 @@ class WorkerMetrics:
             with conn.pipeline() as pipe:
                 pipe.hincrby(keys.STATS, f"{outcome}|{_kind(kind)}|{model}", 1)
                 pipe.hincrby(keys.STATS, f"cause|{cause}", 1)
-                record = {"job_id": job_id, "model": model, "kind": _kind(kind), "cause": cause, "error": error}
+                record: dict[str, Any] = {"job_id": job_id, "model": model, "kind": _kind(kind), "cause": cause}
+                record["error"] = error
                 record.update(worker=worker, retrying=retrying, ts=time.time())
                 pipe.lpush(keys.FAILURES, json.dumps(record))
                 pipe.ltrim(keys.FAILURES, 0, keys.FAILURES_KEPT - 1)
@@ -161,7 +168,9 @@ class GpuMemory(Collector):
         self.cuda = cuda
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("imagine_gpu_memory_bytes", "GPU memory of this worker's card", labels=["device", "kind"])
+        family = GaugeMetricFamily(
+            "imagine_gpu_memory_bytes", "GPU memory of this worker's card", labels=["device", "kind"]
+        )
         name = str(self.device)
         try:
             family.add_metric([name, "allocated"], float(self.cuda.memory_allocated(self.device)))

@@ -50,6 +50,8 @@ class PipelineCache:
         self.capacity = capacity
         self._items: OrderedDict[str, Resident] = OrderedDict()
         self.loads = 0
+        #: Called after a model is loaded or dropped (the worker republishes what it holds).
+        self.on_change: Callable[[], None] | None = None
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
@@ -83,6 +85,7 @@ class PipelineCache:
         self._items[entry.name] = resident
         self.loads += 1
         log.info("model %r resident (loaded in %.2f s)", entry.name, resident.load_s)
+        self._changed()
         return resident, True
 
     def drop(self, name: str) -> None:
@@ -95,6 +98,14 @@ class PipelineCache:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         log.info("model %r evicted", name)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # telling others is a nicety: never fail a load for it
+                log.warning("could not report the resident models", exc_info=True)
 
     def clear(self) -> None:
         for name in list(self._items):

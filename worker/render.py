@@ -21,7 +21,7 @@ from PIL import Image
 
 from imagine.contract import Clip, JobSpec, Limits
 from models.families import Family
-from worker import encoding
+from worker import batching, encoding
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def call(
     on_step: StepCallback | None = None,
     **inputs: Any,
 ) -> Rendered:
-    """Run `pipe` for a resolved `spec`; `inputs` are the size (`width`, `height`) or the source (`image`, `strength`)."""
+    """Run `pipe` for a resolved `spec`; `inputs` are the size (`width`, `height`) or a source (`image`, `strength`)."""
     params = inspect.signature(pipe.__call__).parameters
     kind = family.kind if family is not None else "image"
     kwargs: dict[str, Any] = {
@@ -56,6 +56,9 @@ def call(
         "output_type": "pil",
         **inputs,
     }
+    if "image" in inputs and "width" in params and "width" not in inputs:
+        # FLUX's image-to-image takes a size too (its default is the model's, not the source image's).
+        kwargs.update(width=spec.width, height=spec.height)
     if spec.negative_prompt and "negative_prompt" in params:
         kwargs["negative_prompt"] = spec.negative_prompt
     if kind == "clip":
@@ -74,7 +77,9 @@ def call(
         elif "callback" in params:  # ModelScope text-to-video: the pre-0.22 step callback
             kwargs["callback"] = lambda i, t, latents: on_step(pipe, i, t, {"latents": latents})
             kwargs["callback_steps"] = 1
-    out = pipe(**kwargs)
+    # Image calls go through `worker.batching` (merged with other waiting jobs' calls when they share a batch, under
+    # the CPU speed settings either way); clips run alone, as they are (5-D latents take neither).
+    out = batching.call(pipe, **kwargs) if kind == "image" else pipe(**kwargs)
     if kind == "clip":
         frames = [_as_pil(frame) for frame in out.frames[0]]
         return Rendered(pictures=frames[:1], frames=frames)

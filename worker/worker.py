@@ -161,8 +161,10 @@ def run(
     ctx = WorkerContext.create(settings, conn, name=worker_name())
     wait_for_redis(conn)
     advertise(ctx)
-    for name in preload:
-        ctx.pipelines.get(ctx.registry.resolve(name or None, settings.data_dir))
+    # /metrics, preloads and (with IMAGINE_COMPILE) the warm-up, before the first job: see worker/startup.py.
+    from worker import startup
+
+    startup.prepare(ctx, preload, serve_metrics=not burst)
     worked = False
     while True:
         worker = ImagineWorker(queues, ctx=ctx)

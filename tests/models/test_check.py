@@ -1,0 +1,165 @@
+"""models/check.py: a bad registry gives one table naming every problem, `imagine models check` prints it, and a
+worker refuses to start on it with the same table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import check
+from tests.helpers import ROOT, worker_env
+
+COMMON = 'width = 32\nheight = 32\nsteps = 2\nguidance = 4.0\nsampler = "euler"\n'
+
+
+def bad_registry(folder: Path, families: Path) -> Path:
+    """One entry per kind of problem, plus two good ones and one missing with a fallback."""
+    text = f"""
+default = "good"
+[models.good]
+source = "local"
+path = "{families / "sdxl"}"
+family = "sdxl"
+{COMMON}
+[models.missing-folder]
+source = "local"
+path = "nowhere/sd15"
+family = "sd15"
+{COMMON}
+[models.mismatch]
+source = "local"
+path = "{families / "flux"}"
+family = "sdxl"
+{COMMON}
+[models.offline-hub]
+source = "hub"
+id = "someone/not-cached-anywhere"
+family = "sdxl"
+{COMMON}
+[models.missing-file]
+source = "single_file"
+path = "nowhere.safetensors"
+config = "{families / "sd15-config"}"
+family = "sd15"
+nsfw = "allow"
+{COMMON}
+[models.no-config]
+source = "single_file"
+path = "{families / "checkpoints" / "sd15.safetensors"}"
+family = "sd15"
+nsfw = "allow"
+{COMMON}
+[models.wrong-checkpoint]
+source = "single_file"
+path = "{families / "checkpoints" / "sd15.safetensors"}"
+config = "{families / "sd15-config"}"
+family = "sdxl"
+{COMMON}
+[models.lost-lora]
+source = "local"
+path = "{families / "sd2"}"
+family = "sd2"
+nsfw = "allow"
+{COMMON}
+[models.lost-lora.loras.gone]
+file = "loras/gone.safetensors"
+[models.typo]
+source = "local"
+path = "{families / "sdxl"}"
+family = "sdxl"
+widht = 32
+{COMMON}
+[models.bad-sampler]
+source = "local"
+path = "{families / "flux"}"
+family = "flux"
+width = 32
+height = 32
+steps = 2
+guidance = 3.5
+sampler = "dpm++_2m"
+[models.no-family]
+source = "local"
+path = "{families / "sdxl"}"
+family = "sd4"
+{COMMON}
+[models.falls-back]
+source = "local"
+path = "nowhere/else"
+family = "sdxl"
+fallback = "good"
+{COMMON}
+"""
+    file = folder / "registry.toml"
+    file.write_text(text)
+    return file
+
+
+def test_a_bad_registry_gives_one_table_with_every_problem(tmp_path: Path, family_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    rows = {row.model: row for row in check.run(bad_registry(tmp_path, family_dir), tmp_path)}
+    assert rows["good"].status == "ok"
+    expected = {
+        "missing-folder": "folder not found",
+        "mismatch": "family mismatch: the weights are flux (FluxPipeline), the entry says sdxl",
+        "offline-hub": "offline, not cached",
+        "missing-file": "file not found",
+        "no-config": "no `config`: offline, diffusers needs a local folder",
+        "wrong-checkpoint": "family mismatch: the weights are sd15",
+        "lost-lora": "LoRA 'gone': file not found",
+        "typo": "widht: is not a known field",
+        "bad-sampler": "sampler 'dpm++_2m' does not apply to flux",
+        "no-family": "unknown family 'sd4'",
+    }
+    for name, text in expected.items():
+        assert rows[name].status == "error", name
+        assert text in rows[name].detail, (name, rows[name].detail)
+    assert rows["falls-back"].status == "warning" and "falls back to good" in rows["falls-back"].detail
+    table = check.table(list(rows.values()))
+    lines = table.splitlines()
+    assert lines[0].split() == ["MODEL", "FAMILY", "SOURCE", "STATUS", "PROBLEM"]
+    assert lines[-1] == f"{len(rows)} checked: {len(expected)} error(s), 1 warning(s)"
+    with pytest.raises(check.RegistryInvalid) as invalid:
+        check.require_valid(tmp_path / "registry.toml", tmp_path)
+    assert invalid.value.table == check.table(check.run(tmp_path / "registry.toml", tmp_path))
+
+
+def test_the_family_registry_and_the_packaged_one_are_valid(family_registry: Path, tmp_path: Path) -> None:
+    rows = check.run(family_registry, tmp_path)
+    assert [r for r in rows if r.status != "ok"] == [], check.table(rows)
+    assert not [r for r in check.run(None, tmp_path) if r.status == "error"]
+
+
+def test_a_registry_that_is_not_toml_or_has_no_models(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[models.x\n")
+    assert "not valid TOML" in check.run(broken, tmp_path)[0].detail
+    empty = tmp_path / "empty.toml"
+    empty.write_text('default = "x"\n')
+    assert "no [models.<name>] entries" in check.table(check.run(empty, tmp_path))
+
+
+@pytest.mark.slow
+def test_the_cli_prints_the_table_and_a_worker_refuses_to_start(tmp_path: Path, family_dir: Path, redis_url) -> None:
+    file = bad_registry(tmp_path, family_dir)
+    env = worker_env(redis_url, tmp_path, IMAGINE_REGISTRY_FILE=str(file), HF_HUB_CACHE=str(tmp_path / "cache"))
+    listed = subprocess.run(
+        [sys.executable, "-m", "imagine", "models", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 1
+    assert "mismatch" in listed.stdout and "offline, not cached" in listed.stdout
+    worker = subprocess.run(
+        [sys.executable, "-m", "imagine", "worker", "--burst"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 2
+    assert "the model registry has errors; not starting" in worker.stderr
+    assert listed.stdout.strip() in worker.stderr  # the very same table
