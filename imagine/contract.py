@@ -270,14 +270,46 @@ def _spec_error(exc: ValidationError) -> SpecError:
     if isinstance(cause, _FieldError):
         return SpecError(cause.field, cause.message)
     loc = ".".join(str(p) for p in err["loc"]) or "spec"
-    message = err["msg"]
-    if err["type"] == "extra_forbidden":
-        message = "is not a known field"
-    elif err["type"] == "missing":
-        message = "is required"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    return SpecError(loc, message)
+    return SpecError(loc, _plain(err["type"], err["msg"], err.get("ctx") or {}))
+
+
+#: pydantic's error types in words a member reads after the field's name ("steps must be a whole number").
+_PLAIN = {
+    "extra_forbidden": "is not a known field",
+    "missing": "is required",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_pattern_mismatch": "is not valid",
+    "model_type": "is malformed",
+    "dict_type": "is malformed",
+}
+
+
+def _plain(kind: str, message: str, ctx: Mapping[str, Any]) -> str:
+    """A validation error as a short phrase, never pydantic's own wording ("Input should be ...")."""
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    bounds = {
+        "greater_than_equal": ("at least", "ge"),
+        "less_than_equal": ("at most", "le"),
+        "greater_than": ("more than", "gt"),
+        "less_than": ("less than", "lt"),
+    }
+    if kind in bounds:
+        words, key = bounds[kind]
+        return f"must be {words} {ctx.get(key)}"
+    if kind == "literal_error":
+        return f"must be one of {str(ctx.get('expected', '')).replace(chr(39), '')}"
+    if kind == "string_too_long":
+        return f"is longer than {ctx.get('max_length')} characters"
+    return message.removeprefix("Value error, ")
 
 
 def parameters_text(spec: JobSpec, seed: int) -> str:

@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import checks
+from bot import attachments, checks
 from bot.jobs import InteractionOrigin, defer_public
-from imagine.contract import MAX_SEED, SAMPLER_LABELS, SAMPLERS
+from imagine.contract import MAX_SEED, SAMPLER_LABELS, SAMPLERS, JobSpec
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -59,6 +59,7 @@ class Generation(commands.Cog):
         aspect="Shape of the picture",
         model="Which model draws it",
         sampler="Which sampler (scheduler) denoises",
+        image="A picture to start from (image-to-image): PNG, JPEG or WebP, a still, at most 10 MB",
     )
     @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.guild_only()
@@ -75,6 +76,7 @@ class Generation(commands.Cog):
         aspect: str | None = None,
         model: str | None = None,
         sampler: str | None = None,
+        image: discord.Attachment | None = None,
     ) -> None:
         """Turn a prompt into images."""
         message_id = await defer_public(interaction)
@@ -91,6 +93,9 @@ class Generation(commands.Cog):
         spec = await self.bot.jobs.spec_from_request(
             guild_id=interaction.guild_id, user_id=interaction.user.id, text=prompt, options=options
         )
+        if image is not None:
+            init = await attachments.init_image(self.bot, image)
+            spec = JobSpec.parse({**spec.payload(), "init_image": init.model_dump()}, self.bot.settings.limits())
         await self.bot.jobs.submit(spec, InteractionOrigin(interaction, message_id))
 
     @imagine.autocomplete("model")

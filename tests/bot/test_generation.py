@@ -174,6 +174,7 @@ async def test_commands_sync_to_the_development_server_only(front: Front) -> Non
         "aspect",
         "model",
         "sampler",
+        "image",
     }
 
 
