@@ -21,6 +21,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
 from .captions import vocabulary
 from .tokenizer import MAX_LENGTH, SPECIAL, build_tokenizer
+from .unet import CoordUNet2DConditionModel
 from .world import SIZE
 
 TEXT_WIDTH = 128
@@ -70,9 +71,9 @@ def make_text_encoder(vocab_size: int) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
-def make_unet() -> UNet2DConditionModel:
-    """Convolutions at 32 and 16, cross-attention at 8x8, pooled text added to the time embedding."""
-    return UNet2DConditionModel(
+def make_unet() -> CoordUNet2DConditionModel:
+    """Convolutions at 32 and 16, cross-attention at 8x8, pooled text added to the time embedding, coordinates in."""
+    return CoordUNet2DConditionModel(
         sample_size=SIZE,
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,

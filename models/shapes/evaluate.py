@@ -19,6 +19,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 from tqdm import tqdm
 
+from . import unet as _unet  # noqa: F401 - the folder names this UNet class; diffusers needs it imported
 from .analyzer import analyze
 from .captions import caption, canonical
 from .heldout import heldout_scenes

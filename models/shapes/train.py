@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers import AutoencoderKL
 from tqdm import tqdm
 from transformers import CLIPTextModel
 
 from . import architecture
 from .captions import caption
 from .heldout import is_heldout
+from .unet import CoordUNet2DConditionModel
 from .world import SIZE, random_scene, render
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class Trainer:
 
     def load_exported(self, folder: Path) -> None:
         """Resume from committed weights alone: EMA weights become both live and EMA copies."""
-        unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+        unet = CoordUNet2DConditionModel.from_pretrained(folder / "unet")
         text = CLIPTextModel.from_pretrained(folder / "text_encoder")
         for target in (self.unet, self.ema_unet):
             target.load_state_dict(unet.state_dict())
