@@ -16,6 +16,9 @@ FRONT_PATHS := bot/__init__.py bot/actions.py bot/checks.py bot/client.py bot/er
 	bot/launcher.py bot/store.py bot/views.py bot/cogs/__init__.py bot/cogs/generation.py bot/cogs/help.py \
 	bot/cogs/preferences.py bot/cogs/results.py worker/delivery.py worker/discord_rest.py worker/targets.py \
 	worker/variations.py imagine/ui.py imagine/uploads.py imagine/supervisor.py tests/bot tests/e2e
+# Moderation and fair order (issue 5): limits, admission, the fair queue, /mod, /queue, /cancel.
+MOD_PATHS := imagine/admission.py imagine/fair.py imagine/fair_lua.py imagine/limits.py imagine/moderation.py \
+	imagine/waiting.py worker/fair.py bot/backlog.py bot/cogs/moderation.py bot/cogs/queue.py bench/fair.py
 # Owners' deployment: model families, checks, LoRAs, GPU practice, metrics, status, logs, the UNet benchmark.
 DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py worker/render.py worker/safety.py \
 	worker/metrics.py worker/startup.py bot/metrics.py imagine/status.py imagine/logs.py bench/unets.py \
@@ -28,7 +31,7 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	models/loader.py models/registry.py models/tiny.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
 .PHONY: install demo test lint bench clean

@@ -102,8 +102,9 @@ async def test_queue_positions_move_up_while_waiting(stack: Stack, scene: Scene)
         await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG)
     )
     await stack.wait(lambda: stack.conn.get(f"imagine:message:{second.original_message_id}"), "the second enqueued")
+    # Bob's own third job (fair order would put a job of alice's ahead of bob's second).
     third = await fake.slash(
-        "imagine", channel_id=scene.channel_id, user_id=scene.alice.id, options={"prompt": "third in line --steps 2"}
+        "imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options={"prompt": "third in line --steps 2"}
     )
     result = await stack.answered(third, timeout=120)
     await stack.answered(second)
