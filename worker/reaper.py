@@ -20,13 +20,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import redis
 from rq import worker_registration
 from rq.exceptions import AbandonedJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.queue import Queue
 from rq.registry import clean_registries
+from rq.utils import now as utcnow
 
 from imagine import keys, progress
 from imagine.contract import Failed, JobSpec
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 #: What a member reads when every attempt of their job died with its worker.
 GAVE_UP = "the worker making this image stopped unexpectedly ({attempts} tries); please try again later"
 OUTBOX_LOCK = "outbox"
+#: Statuses of a job that has ended: nothing to recover.
+DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 def sweep(worker: ImagineWorker) -> None:
@@ -61,7 +66,7 @@ def sweep(worker: ImagineWorker) -> None:
 
         clean_registries(queue, exception_handlers=[note])
         worker_registration.clean_worker_registry(queue)
-        queue.intermediate_queue.cleanup(worker, queue)
+        _orphans(worker, queue, abandoned)
         for job, final in abandoned:
             after_abandoned(ctx, job, final=final)
     if conn.set(keys.reaper_lock(OUTBOX_LOCK), worker.name, nx=True, px=interval_ms) and conn.zcard(keys.OUTBOX):
@@ -74,17 +79,41 @@ def sweep(worker: ImagineWorker) -> None:
             log.info("outbox pass: %s", counts)
 
 
+def _orphans(worker: ImagineWorker, queue: Queue, abandoned: list[tuple[Job, bool]]) -> None:
+    """Jobs a worker took off the queue but died before starting (RQ's intermediate list, not yet in the started
+    registry). A live worker starts a job within milliseconds of taking it, so one still there after `heartbeat_ttl`
+    is orphaned: it is failed and retried now, rather than after RQ's own minute."""
+    started = queue.started_job_registry
+    patience = timedelta(seconds=worker.ctx.settings.heartbeat_ttl)
+    intermediate = queue.intermediate_queue
+    for job_id in intermediate.get_job_ids():
+        if job_id in started:
+            continue
+        job = queue.fetch_job(job_id)
+        if job is None or job.get_status(refresh=False) in DONE:
+            intermediate.remove(job_id)
+            continue
+        if intermediate.set_first_seen(job_id):
+            continue
+        first = intermediate.get_first_seen(job_id)
+        if first is None or utcnow() - first < patience:
+            continue
+        abandoned.append((job, not job.should_retry))  # before the retry below spends one
+        worker.handle_job_failure(job, queue, exc_string="its worker died after taking it from the queue")
+        intermediate.remove(job_id)
+
+
 def after_abandoned(ctx: Any, job: Job, *, final: bool) -> None:
     """Record that `job` lost its worker; when no retry is left, tell the member (once) that it failed."""
     record = keys.job(job.id)
     attempts = int(ctx.conn.hget(record, "attempts") or 0)
     error = GAVE_UP.format(attempts=attempts or 1)
+    mapping = {"abandoned_at": repr(time.time())}
+    if final:  # a retry sets its own status when it starts (it may have already)
+        mapping.update(status="failed", error=error)
     with ctx.conn.pipeline() as pipe:
         pipe.hincrby(record, "abandoned", 1)
-        pipe.hset(
-            record,
-            mapping={"status": "failed" if final else "queued", "abandoned_at": repr(time.time()), "error": error},
-        )
+        pipe.hset(record, mapping=mapping)
         pipe.execute()
     log.warning("job %s lost its worker (%s); %s", job.id, job.worker_name, "giving up" if final else "retrying it")
     progress.publish(ctx.conn, Failed(job_id=job.id, error=error, retrying=not final, ts=time.time()))
