@@ -11,7 +11,6 @@ Jobs without a server (the CLI's) skip the server's rules but still take their f
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -156,8 +155,3 @@ def admit(conn: redis.Redis, queue: Queue, job: Job, spec: JobSpec, settings: Se
         text = COUNTED[admission.refused].format(n=n.get(admission.refused, ""), when=in_time(admission.retry_after))
         raise Refused(admission.refused, text, admission.retry_after or None)
     return admission
-
-
-def describe(refusal: Refused) -> str:
-    """For logs: the limit and when, never the prompt."""
-    return json.dumps({"limit": refusal.limit, "retry_after": refusal.retry_after})

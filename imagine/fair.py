@@ -18,7 +18,8 @@ Why not priority lanes (a member's n-th job to the n-th RQ queue, workers listen
 job's place once, at enqueue: a server with fifty members fills lane 0 and another server's first job waits behind
 all fifty, and a flood of newcomers' first jobs can hold a waiting fourth job back for ever. SFQ decides at every
 change, across servers as well as members, in one list that positions already read. The price: every enqueue is
-O(waiting jobs) in Redis, which the queue-depth limits keep small (milliseconds for hundreds of jobs).
+O(waiting jobs) in Redis, which the queue-depth limits keep small: measured on a busy 2-core machine, 2.5 ms with
+100 jobs waiting, 31 ms with 500, 43 ms with 1,000 (Redis serves nobody else meanwhile).
 
 Paused servers: their waiting jobs leave the list (parked, in `meta`) and come back on resume; a job of a paused
 server that reaches a worker anyway (RQ puts retries straight back on the list) is parked by the worker
