@@ -289,3 +289,36 @@ async def test_every_action_is_in_the_log(front: Front, staff: Staff) -> None:
     assert "set a limit member_hourly = 10" in shown and f"blocked <@{scene.bob.id}>" in shown
     entries = moderation.history(front.conn, scene.guild.id)
     assert [e.action for e in entries][-1] == "paused the queue" and entries[0].actor == staff.dave.id
+
+
+def subcommands(payload: dict[str, Any], prefix: str = "") -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every runnable /mod path ("pause", "limits set", ...) with its options, read off the synced command."""
+    found = []
+    for option in payload.get("options") or []:
+        path = f"{prefix} {option['name']}".strip()
+        if option["type"] == 2:
+            found += subcommands(option, path)
+        elif option["type"] == 1:
+            found.append((path, option.get("options") or []))
+    return found
+
+
+async def test_every_mod_command_refuses_a_member_and_changes_nothing(front: Front, staff: Staff) -> None:
+    fake, scene = front.fake, front.scene
+    samples = {
+        3: "member_active",  # strings (a limit name fits the one string option with choices too)
+        4: 5,
+        5: True,
+        6: scene.bob.id,
+        7: scene.channel.id,
+        8: staff.role_id,
+    }
+    paths = subcommands(fake.find_command("mod", scene.guild.id).payload)
+    assert len(paths) >= 20
+    before = {k: front.conn.dump(k) for k in front.conn.keys("imagine:guild:*")}
+    for path, options in paths:
+        values = {o["name"]: samples[o["type"]] for o in options if o.get("required")}
+        refused = await mod(front, staff.carol, path, strict=False, **values)
+        assert "for this server's moderators" in refused.content, path
+    after = {k: front.conn.dump(k) for k in front.conn.keys("imagine:guild:*")}
+    assert after == before and not fair.is_paused(front.conn, scene.guild.id)
