@@ -20,15 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from rq import worker_registration
 from rq.exceptions import AbandonedJobError
 from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
 from rq.queue import Queue
 from rq.registry import clean_registries
+from rq.serializers import JSONSerializer
 from rq.utils import now as utcnow
 
 from imagine import keys, progress
@@ -36,9 +39,6 @@ from imagine.contract import Failed, JobSpec
 from worker import delivery, outbox
 from worker.discord_rest import DiscordError
 from worker.targets import Target
-
-if TYPE_CHECKING:
-    from worker.worker import ImagineWorker
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,17 @@ OUTBOX_LOCK = "outbox"
 DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
-def sweep(worker: ImagineWorker) -> None:
-    """One maintenance pass over the worker's queues and the outbox (skipped where another worker just did it)."""
-    ctx = worker.ctx
+def sweep(ctx: Any, queue_names: Sequence[str], name: str) -> None:
+    """One maintenance pass over `queue_names` and the outbox (skipped where another worker just did it).
+
+    `ctx` needs only `conn`, `settings` and `name` (a `WorkerContext`, or a light stand-in before it exists).
+    """
     conn: redis.Redis = ctx.conn
     interval_ms = max(1000, int(ctx.settings.maintenance_interval * 1000))
-    for queue in worker.queues:
-        if not conn.set(keys.reaper_lock(queue.name), worker.name, nx=True, px=interval_ms):
+    for queue_name in queue_names:
+        if not conn.set(keys.reaper_lock(queue_name), name, nx=True, px=interval_ms):
             continue
+        queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
         abandoned: list[tuple[Job, bool]] = []
 
         def note(job: Job, exc_type: type[BaseException], *_: Any, found: list[tuple[Job, bool]] = abandoned) -> bool:
@@ -66,10 +69,10 @@ def sweep(worker: ImagineWorker) -> None:
 
         clean_registries(queue, exception_handlers=[note])
         worker_registration.clean_worker_registry(queue)
-        _orphans(worker, queue, abandoned)
+        _orphans(ctx, queue, abandoned)
         for job, final in abandoned:
             after_abandoned(ctx, job, final=final)
-    if conn.set(keys.reaper_lock(OUTBOX_LOCK), worker.name, nx=True, px=interval_ms) and conn.zcard(keys.OUTBOX):
+    if conn.set(keys.reaper_lock(OUTBOX_LOCK), name, nx=True, px=interval_ms) and conn.zcard(keys.OUTBOX):
         rest = delivery.rest_client(ctx)
         try:
             counts = outbox.retry_due(ctx, rest)
@@ -79,12 +82,12 @@ def sweep(worker: ImagineWorker) -> None:
             log.info("outbox pass: %s", counts)
 
 
-def _orphans(worker: ImagineWorker, queue: Queue, abandoned: list[tuple[Job, bool]]) -> None:
+def _orphans(ctx: Any, queue: Queue, abandoned: list[tuple[Job, bool]]) -> None:
     """Jobs a worker took off the queue but died before starting (RQ's intermediate list, not yet in the started
     registry). A live worker starts a job within milliseconds of taking it, so one still there after `heartbeat_ttl`
-    is orphaned: it is failed and retried now, rather than after RQ's own minute."""
+    is orphaned: it is retried (or failed) now, rather than after RQ's own minute."""
     started = queue.started_job_registry
-    patience = timedelta(seconds=worker.ctx.settings.heartbeat_ttl)
+    patience = timedelta(seconds=ctx.settings.heartbeat_ttl)
     intermediate = queue.intermediate_queue
     for job_id in intermediate.get_job_ids():
         if job_id in started:
@@ -99,8 +102,13 @@ def _orphans(worker: ImagineWorker, queue: Queue, abandoned: list[tuple[Job, boo
         if first is None or utcnow() - first < patience:
             continue
         abandoned.append((job, not job.should_retry))  # before the retry below spends one
-        worker.handle_job_failure(job, queue, exc_string="its worker died after taking it from the queue")
-        intermediate.remove(job_id)
+        with ctx.conn.pipeline() as pipe:
+            if job.should_retry:
+                job.retry(queue, pipe)
+            else:
+                record_job_failure(job, "its worker died after taking it from the queue", pipe)
+            pipe.lrem(intermediate.key, 1, job_id)
+            pipe.execute()
 
 
 def after_abandoned(ctx: Any, job: Job, *, final: bool) -> None:
@@ -137,22 +145,27 @@ def after_abandoned(ctx: Any, job: Job, *, final: bool) -> None:
 
 
 class Reaper(threading.Thread):
-    """Sweeps every `maintenance_interval` seconds for as long as its worker runs (see the module docstring)."""
+    """Sweeps every `maintenance_interval` seconds for as long as its worker runs (see the module docstring).
 
-    def __init__(self, worker: ImagineWorker) -> None:
-        super().__init__(name=f"reaper-{worker.name}", daemon=True)
-        self.worker = worker
+    Started before the worker loads its models, so a worker that is still loading already looks after the others.
+    """
+
+    def __init__(self, ctx: Any, queue_names: Sequence[str], name: str) -> None:
+        super().__init__(name=f"reaper-{name}", daemon=True)
+        self.ctx, self.queue_names, self.worker_name = ctx, list(queue_names), name
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        interval = float(self.worker.ctx.settings.maintenance_interval)
-        while not self.stopped.wait(interval):
+        interval = float(self.ctx.settings.maintenance_interval)
+        while True:
             try:
-                sweep(self.worker)
+                sweep(self.ctx, self.queue_names, self.worker_name)
             except (redis.RedisError, DiscordError) as exc:  # Redis or Discord away for a moment: next sweep
                 log.warning("maintenance sweep failed: %s", exc)
             except Exception:  # the reaper must outlive any one bad job or record; the next sweep tries again
                 log.exception("maintenance sweep failed")
+            if self.stopped.wait(interval):
+                return
 
     def stop(self) -> None:
         self.stopped.set()

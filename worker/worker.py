@@ -50,7 +50,7 @@ class ImagineWorker(SimpleWorker):
     #: Parks a paused server's job instead of running it (see `worker.fair`).
     queue_class = FairQueue
 
-    def __init__(self, queues: Sequence[str], *, ctx: WorkerContext, **kwargs: Any) -> None:
+    def __init__(self, queues: Sequence[str], *, ctx: WorkerContext, sweep: bool = True, **kwargs: Any) -> None:
         settings = ctx.settings
         super().__init__(
             list(queues),
@@ -67,6 +67,8 @@ class ImagineWorker(SimpleWorker):
         )
         self.ctx = ctx
         self.jobs_done = 0
+        #: Run a reaper thread while working (`run` starts one earlier itself, before the models load).
+        self.sweep = sweep
 
     @property
     def stop_requested(self) -> bool:
@@ -75,16 +77,18 @@ class ImagineWorker(SimpleWorker):
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's loop, with the reaper thread sweeping alongside it."""
-        sweeper = reaper.Reaper(self)
-        sweeper.start()
+        sweeper = reaper.Reaper(self.ctx, self.queue_names(), self.name) if self.sweep else None
+        if sweeper is not None:
+            sweeper.start()
         try:
             return super().work(*args, **kwargs)
         finally:
-            sweeper.stop()
+            if sweeper is not None:
+                sweeper.stop()
 
     def clean_registries(self) -> None:
         """RQ's clean-up, under a lock that expires after one interval (see `worker.reaper`)."""
-        reaper.sweep(self)
+        reaper.sweep(self.ctx, self.queue_names(), self.name)
         self.last_cleaned_at = utcnow()  # type: ignore[assignment]  # RQ annotates it as None
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
@@ -159,6 +163,25 @@ def run(
 ) -> bool:
     """Start a worker on `queues` and work until stopped (or, with `burst`, until they are empty)."""
     ctx = WorkerContext.create(settings, conn, name=worker_name())
+    # Sweeping starts now, not once the models are loaded: a worker loading for a minute still notices others die.
+    sweeper = reaper.Reaper(ctx, queues, ctx.name)
+    sweeper.start()
+    try:
+        return _run(ctx, queues, burst=burst, preload=preload, max_jobs=max_jobs, logging_level=logging_level)
+    finally:
+        sweeper.stop()
+
+
+def _run(
+    ctx: WorkerContext,
+    queues: Sequence[str],
+    *,
+    burst: bool,
+    preload: Sequence[str],
+    max_jobs: int | None,
+    logging_level: str,
+) -> bool:
+    conn = ctx.conn
     wait_for_redis(conn)
     advertise(ctx)
     # /metrics, preloads and (with IMAGINE_COMPILE) the warm-up, before the first job: see worker/startup.py.
@@ -167,7 +190,7 @@ def run(
     startup.prepare(ctx, preload, serve_metrics=not burst)
     worked = False
     while True:
-        worker = ImagineWorker(queues, ctx=ctx)
+        worker = ImagineWorker(queues, ctx=ctx, sweep=False)
         log.info("worker %s on %s (device %s, %s)", ctx.name, ", ".join(queues), ctx.device, ctx.dtype)
         try:
             worked = worker.work(burst=burst, max_jobs=max_jobs, logging_level=logging_level) or worked

@@ -27,6 +27,10 @@ def worker_for(ctx: Any, conn: redis.Redis, redis_url: str) -> ImagineWorker:
     return ImagineWorker([keys.IMAGE_QUEUE], ctx=dataclasses.replace(ctx, settings=settings, conn=conn))
 
 
+def sweep(worker: ImagineWorker) -> None:
+    reaper.sweep(worker.ctx, worker.queue_names(), worker.name)
+
+
 def take_and_die(worker: ImagineWorker) -> Job:
     """What a worker does up to running the job, then nothing: its heartbeat simply runs out."""
     taken = worker.queue_class.dequeue_any(worker.queues, None, connection=worker.connection, serializer=JSONSerializer)
@@ -50,7 +54,7 @@ def test_an_abandoned_job_with_retries_left_goes_back_to_the_front(conn: redis.R
     job = take_and_die(worker)
     assert job.id == first.id
     waiting = enqueue(conn, ctx, "waiting", retries=1)
-    reaper.sweep(worker)
+    sweep(worker)
     assert queue.image_queue(conn).get_job_ids() == [first.id, waiting.id]  # the retry is first in line
     assert Job.fetch(first.id, connection=conn, serializer=JSONSerializer).retries_left == 0
     failed = [e for e in events_of(conn, first.id) if isinstance(e, Failed)]
@@ -66,7 +70,7 @@ def test_an_abandoned_job_out_of_retries_fails_with_its_reason(conn: redis.Redis
     worker = worker_for(ctx, conn, redis_url)
     job = enqueue(conn, ctx, "dies for good", retries=0)
     take_and_die(worker)
-    reaper.sweep(worker)
+    sweep(worker)
     with pytest.raises(queue.JobFailed, match="stopped unexpectedly"):
         queue.wait(conn, job.id, timeout=5)
     assert conn.hget(keys.job(job.id), "status") == b"failed"
@@ -81,11 +85,11 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_is_recovered(
     q = worker.queues[0]
     assert worker.queue_class.dequeue_any(worker.queues, None, connection=conn, serializer=JSONSerializer)
     assert q.intermediate_queue.get_job_ids() == [job.id]  # then the worker died
-    reaper.sweep(worker)  # first sight: not yet (a live worker would start it within milliseconds)
+    sweep(worker)  # first sight: not yet (a live worker would start it within milliseconds)
     assert q.intermediate_queue.get_job_ids() == [job.id]
     conn.set(q.intermediate_queue.get_first_seen_key(job.id), time.time() - ctx.settings.heartbeat_ttl - 1)
     conn.delete(keys.reaper_lock(keys.IMAGE_QUEUE))  # the next interval
-    reaper.sweep(worker)
+    sweep(worker)
     assert q.intermediate_queue.get_job_ids() == []
     assert q.get_job_ids() == [job.id]
     assert conn.hget(keys.job(job.id), "abandoned") == b"1"
