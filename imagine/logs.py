@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: int, fmt: str = "text") -> None:
-    """Set up the root logger once for a command (replacing handlers a library may have added)."""
+    """Set up the root logger once for a command (like `logging.basicConfig`, a no-op when it is already set up)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.basicConfig(level=level, handlers=[handler])

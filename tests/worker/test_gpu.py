@@ -213,3 +213,18 @@ def test_vae_tiling_follows_the_size_of_each_job(conn, redis_url: str, data_dir:
         run_burst(ctx)
         assert queue.wait(conn, job.id, timeout=10).native_width == size
         assert resident.pipe.vae.use_tiling is tiled
+
+
+def test_one_worker_per_gpu_from_the_command_line(redis_url: str, data_dir: Path, monkeypatch) -> None:
+    """`imagine worker --device cuda:1 --metrics-port 9102` runs a worker with those settings (no card needed)."""
+    from imagine import cli
+    from worker import worker as imagine_worker
+
+    seen: list[Any] = []
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("IMAGINE_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(imagine_worker, "run", lambda settings, conn, **kwargs: seen.append(settings))
+    assert cli.main(["worker", "--device", "cuda:1", "--metrics-port", "9102", "--burst"]) == 0
+    assert seen[0].device == "cuda:1" and seen[0].worker_metrics_port == 9102
+    assert cli.main(["worker", "--burst"]) == 0
+    assert seen[1].device == "auto" and seen[1].worker_metrics_port == 9101  # the settings' own, untouched
