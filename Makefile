@@ -24,6 +24,10 @@ DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py 
 	worker/metrics.py worker/startup.py bot/metrics.py imagine/status.py imagine/logs.py bench/unets.py \
 	tests/models/builders.py tests/models/conftest.py tests/models/test_families.py tests/models/test_lora.py \
 	tests/models/test_nsfw.py tests/models/test_check.py tests/models/test_readme_registry.py
+# Clips (issue 7): the clip model's package (ruff; its torch-free modules typed too), encoding, /animate.
+CLIP_PATHS := models/clips models/clips/world.py models/clips/captions.py models/clips/heldout.py \
+	models/clips/motion.py models/clips/card.py models/clips/tiny.py worker/video.py bot/cogs/animate.py \
+	tests/models/clips
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
@@ -31,7 +35,7 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	models/loader.py models/registry.py models/tiny.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
 .PHONY: install demo test lint bench clean

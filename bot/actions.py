@@ -46,6 +46,8 @@ async def vary(
 ) -> Submitted:
     """Variations of image `index` (1-based): the resolved parameters, init image, new seeds."""
     checks.ensure_member(origin.user)
+    if record.spec.kind == "clip":
+        raise Refusal("a clip has no variations; re-roll it instead.")
     if not 1 <= index <= max(record.count, 1):
         raise Refusal(f"this result has {record.count} image{'s' if record.count != 1 else ''}; there is no #{index}.")
     if record.status != "done" and record.resolved is None:

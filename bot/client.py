@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = (
     "bot.cogs.generation",
+    "bot.cogs.animate",
     "bot.cogs.results",
     "bot.cogs.preferences",
     "bot.cogs.help",

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--count", type=int, default=1, help="images, 1-4 (4 also writes a 2x2 grid)")
     gen.add_argument("--model", help="registry name (the registry's default if unset)")
     gen.add_argument("--sampler", choices=SAMPLERS, help="sampler (model default if unset)")
+    gen.add_argument("--clip", action="store_true", help="a clip (MP4) from a clip model instead of images")
+    gen.add_argument("--frames", type=int, help="clips: frames (model default if unset)")
+    gen.add_argument("--fps", type=int, help="clips: frames per second (model default if unset)")
+    gen.add_argument("--gif", action="store_true", help="clips: a GIF instead of an MP4")
     gen.add_argument("--out", type=Path, help="output PNG (default out/<job id>.png); singles get -1, -2, …")
     gen.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the result")
     gen.add_argument(
@@ -123,6 +127,10 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
         "count": args.count,
         "model": args.model,
         "sampler": args.sampler,
+        "kind": "clip" if args.clip or args.gif or args.frames or args.fps else None,
+        "frames": args.frames,
+        "fps": args.fps,
+        "clip_format": "gif" if args.gif else None,
     }
     if args.size:
         fields["width"], fields["height"] = args.size
@@ -201,6 +209,10 @@ class _Follower(threading.Thread):
 def _write(result: JobResult, out: Path) -> list[Path]:
     """The grid (when there are several images) at `out`, singles beside it; one image goes to `out` itself."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    if result.clip is not None:  # a clip: its MP4 or GIF, the suffix following the format
+        path = out.with_suffix(f".{result.clip.format}")
+        path.write_bytes(result.clip.data_bytes())
+        return [path]
     if len(result.images) == 1:
         out.write_bytes(result.images[0].png_bytes())
         return [out]

@@ -78,6 +78,16 @@ def result_components(job_id: str, count: int) -> list[dict[str, Any]]:
     return [{"type": ACTION_ROW, "components": row} for row in rows]
 
 
+def clip_components(job_id: str) -> list[dict[str, Any]]:
+    """The row under a clip: 🔄 re-roll, ℹ️ info, 🗑️ delete (a clip has no variations or upscales)."""
+    row = [
+        _button(None, custom_id(REROLL, job_id), emoji="🔄"),
+        _button(None, custom_id(INFO, job_id), emoji="ℹ️"),
+        _button(None, custom_id(DELETE, job_id), DANGER, emoji="🗑️"),
+    ]
+    return [{"type": ACTION_ROW, "components": row}]
+
+
 # --- Text. Every line that echoes a prompt goes out with allowed mentions none (see `NO_MENTIONS`). ---
 
 #: `allowed_mentions` for any message that echoes a prompt: `@everyone` or `<@id>` typed in a prompt pings nobody.
@@ -132,6 +142,8 @@ def parameters_line(spec: JobSpec, seeds: list[int] | None = None) -> str:
     ]
     if spec.init_image is not None:
         parts.append(f"variation of image {spec.init_image.index + 1} (strength {spec.init_image.strength:g})")
+    if spec.kind == "clip":
+        parts.append(f"{spec.frames} frames at {spec.fps} fps" if spec.frames and spec.fps else "clip")
     return " · ".join(p for p in parts if p)
 
 

@@ -101,7 +101,7 @@ def check_entry(entry: ModelEntry, entries: dict[str, ModelEntry], data_dir: Pat
     if entry.fallback is not None and entry.fallback not in entries:
         problems.append(f"fallback {entry.fallback!r} is not in the registry")
     if entry.source == "tiny":
-        found: Family | None = families.get("sd15")
+        found: Family | None = families.get("text-to-video-sd" if entry.kind == "clip" else "sd15")
         notes = ["tiny random pipeline, built on demand"]
     elif entry.source == "local":
         found, notes = _folder(Path(entry.location(data_dir)), problems)

@@ -27,6 +27,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from imagine.contract import SAMPLERS
 from models import families, lora, tiny
+from models.clips import tiny as tiny_clips
 from models.families import FLOW_SAMPLERS, Family
 from models.registry import ModelEntry
 
@@ -127,7 +128,7 @@ def load_pipeline(
     """
     where = entry.location(data_dir)
     if entry.source == "tiny":
-        tiny.ensure(Path(where))
+        (tiny_clips if entry.kind == "clip" else tiny).ensure(Path(where))
     log.info("loading model %r from %s (%s)", entry.name, where, str(dtype).removeprefix("torch."))
     family = entry.family_info
     wants_checker = safety_checker and entry.nsfw != "allow"

@@ -148,6 +148,7 @@ class ModelEntry(BaseModel):
             guidance=self.guidance,
             sampler=self.sampler,
             frames=self.frames if self.kind == "clip" else None,
+            fps=self.fps if self.kind == "clip" else None,
         )
 
     def check_spec(self, spec: JobSpec, family: Family | None = None) -> None:
@@ -210,17 +211,20 @@ class ModelEntry(BaseModel):
 
 
 class Registry(BaseModel):
-    """All entries plus the default's name."""
+    """All entries plus the default's name (and the default clip model's: a job for a clip that names no model)."""
 
     model_config = ConfigDict(frozen=True)
 
     default: str
     models: dict[str, ModelEntry]
+    default_clip: str | None = None
 
     @model_validator(mode="after")
     def _names_exist(self) -> Registry:
         if self.default not in self.models:
             raise ValueError(f"default model {self.default!r} is not in the registry")
+        if self.default_clip is not None and self.default_clip not in self.models:
+            raise ValueError(f"default clip model {self.default_clip!r} is not in the registry")
         for entry in self.models.values():
             if entry.fallback is not None and entry.fallback not in self.models:
                 raise ValueError(f"model {entry.name!r}: fallback {entry.fallback!r} is not in the registry")
@@ -233,9 +237,9 @@ class Registry(BaseModel):
             known = ", ".join(sorted(self.models))
             raise UnknownModel(f"unknown model {name!r}; known models: {known}") from None
 
-    def resolve(self, name: str | None, data_dir: Path) -> ModelEntry:
-        """The entry to run for `name` (None: the default), following `fallback` when weights are missing."""
-        entry = self.get(name or self.default)
+    def resolve(self, name: str | None, data_dir: Path, kind: str = "image") -> ModelEntry:
+        """The entry to run for `name` (None: the default for `kind`), following `fallback` when weights are missing."""
+        entry = self.get(name or (self.default_clip if kind == "clip" and self.default_clip else self.default))
         seen = {entry.name}
         while not entry.available(data_dir) and entry.fallback is not None:
             log.warning(
@@ -300,4 +304,6 @@ def load(path: Path | None = None) -> Registry:
     """Read the registry file (the packaged `registry.toml` unless `path` is given)."""
     path, raw = read(path)
     models = {name: ModelEntry(**entry_fields(path, name, fields)) for name, fields in raw.get("models", {}).items()}
-    return Registry(default=raw.get("default", next(iter(models), "")), models=models)
+    return Registry(
+        default=raw.get("default", next(iter(models), "")), models=models, default_clip=raw.get("default_clip")
+    )

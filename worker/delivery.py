@@ -142,8 +142,14 @@ class Courier:
         """Post the result with its buttons, once (see `worker.outbox.send_once`: kept and retried if refused)."""
         self._editor.stop()
         spec = result.spec
-        picture = result.grid if result.grid is not None and len(result.images) > 1 else result.images[0]
-        name, data = uploads.fit(f"imagine-{self.job_id[:12]}.png", picture.png_bytes(), self.target.upload_limit)
+        if result.clip is not None:
+            # A clip: its MP4 or GIF, already fitted to the upload limit by its encoder (`worker.video`).
+            name, data = f"imagine-{self.job_id[:12]}.{result.clip.format}", result.clip.data_bytes()
+            components = ui.clip_components(self.job_id)
+        else:
+            picture = result.grid if result.grid is not None and len(result.images) > 1 else result.images[0]
+            name, data = uploads.fit(f"imagine-{self.job_id[:12]}.png", picture.png_bytes(), self.target.upload_limit)
+            components = ui.result_components(self.job_id, len(result.images))
         parcel = outbox.Parcel(
             job_id=self.job_id,
             kind="result",
@@ -151,7 +157,7 @@ class Courier:
             payload={
                 "content": ui.result_text(spec, result.seeds),
                 "allowed_mentions": ui.NO_MENTIONS,
-                "components": ui.result_components(self.job_id, len(result.images)),
+                "components": components,
                 "attachments": [{"id": 0, "filename": name, "description": ui.short(spec.prompt, 1000)}],
             },
             late=ui.late_text(spec, result.seeds),

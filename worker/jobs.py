@@ -23,7 +23,7 @@ from imagine.queue import new_job_id
 from models import lora
 from models.loader import make_scheduler
 from models.registry import UnknownModel
-from worker import context, delivery, encoding, gpu, render, safety, variations
+from worker import context, delivery, encoding, gpu, render, safety, variations, video
 from worker.context import WorkerContext
 from worker.metrics import labels_of
 
@@ -97,7 +97,7 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
     # 1. Check the spec against this worker's limits (the payload came from Redis: trust nothing).
     spec = JobSpec.parse(payload, ctx.settings.limits())
     # 2. Resolve the model and its defaults; the model refuses what it cannot run (kind, sampler, LoRAs, limits).
-    entry = ctx.registry.resolve(spec.model, ctx.settings.data_dir)
+    entry = ctx.registry.resolve(spec.model, ctx.settings.data_dir, spec.kind)
     spec = spec.resolved(entry.name, entry.defaults)
     if spec.init_image is not None and spec.init_image.scale > 1:
         spec = render.upscaled(spec, ctx.settings.limits())
@@ -143,7 +143,7 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
     sampled = time.perf_counter()
     # 5. Encode: display-size PNGs that carry the parameters (native size), plus a grid for several images.
     images, sheet = _encode(pictures, spec, seeds, entry.display_scale)
-    clip = render.encode_clip(out.frames, entry.fps, entry.display_scale) if out.frames else None
+    clip = video.for_job(out.frames, spec, seeds[0], entry.display_scale) if out.frames else None
     encoded = time.perf_counter()
     native_w, native_h = pictures[0].size
     return JobResult(
@@ -206,8 +206,11 @@ class _Reporter:
         """Decode the first image's current latents with the model's VAE (it does not touch the sampler's state)."""
         try:
             vae = pipe.vae
+            if latents.ndim == 5:  # a clip's (batch, channels, frames, height, width): show its first frame
+                latents = latents[:, :, 0]
             decoded = vae.decode(latents[:1].to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
-            picture = pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+            processor = getattr(pipe, "image_processor", None) or pipe.video_processor  # clip pipelines: video
+            picture = processor.postprocess(decoded, output_type="pil")[0]
         except Exception:  # a preview is a nicety: never fail a job for it
             log.debug("preview failed for job %s", self.job_id, exc_info=True)
             return None

@@ -156,6 +156,7 @@ async def test_commands_sync_to_the_development_server_only(front: Front) -> Non
     fake = front.fake
     assert {c.name for c in fake.commands(front.scene.guild.id)} == {
         "imagine",
+        "animate",
         "settings",
         "help",
         "queue",

@@ -38,6 +38,7 @@ STRENGTH = 0.5
 
 REGISTRY = """\
 default = "tiny"
+default_clip = "tiny-clips"
 
 [models.tiny]
 description = "tiny random test pipeline"
@@ -45,6 +46,19 @@ source = "tiny"
 family = "sd"
 width = 32
 height = 32
+steps = 4
+guidance = 4.0
+sampler = "dpm++_2m"
+display_scale = 4
+
+[models.tiny-clips]
+description = "tiny random clip pipeline"
+source = "tiny"
+family = "text-to-video-sd"
+width = 32
+height = 32
+frames = 8
+fps = 8
 steps = 4
 guidance = 4.0
 sampler = "dpm++_2m"
