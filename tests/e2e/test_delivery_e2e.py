@@ -14,6 +14,7 @@ from tests.e2e.test_buttons_e2e import job_of, seed_of
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 LONG = {"prompt": "keeps the worker busy --steps 60", "count": 4}
+LONG_TOO = {"prompt": "keeps the worker busy too --steps 59", "count": 4}
 
 
 async def test_a_result_after_15_minutes_replies_in_the_channel(stack: Stack, scene: Scene) -> None:
@@ -98,8 +99,9 @@ async def test_queue_positions_move_up_while_waiting(stack: Stack, scene: Scene)
     fake = stack.fake
     first = await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG)
     await fake.wait_for_ack(first)
+    # Not quite the same request, so a batching worker cannot run it together with the first.
     second = await fake.wait_for_ack(
-        await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG)
+        await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG_TOO)
     )
     await stack.wait(lambda: stack.conn.get(f"imagine:message:{second.original_message_id}"), "the second enqueued")
     # Bob's own third job (fair order would put a job of alice's ahead of bob's second).
