@@ -3,14 +3,11 @@ worker refuses to start on it with the same table."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from models import check
-from tests.helpers import ROOT, worker_env
 
 COMMON = 'width = 32\nheight = 32\nsteps = 2\nguidance = 4.0\nsampler = "euler"\n'
 
@@ -143,23 +140,22 @@ def test_a_registry_that_is_not_toml_or_has_no_models(tmp_path: Path) -> None:
     assert "no [models.<name>] entries" in check.table(check.run(empty, tmp_path))
 
 
-@pytest.mark.slow
-def test_the_cli_prints_the_table_and_a_worker_refuses_to_start(tmp_path: Path, family_dir: Path, redis_url) -> None:
+def test_the_cli_prints_the_table_and_a_worker_refuses_to_start(
+    tmp_path: Path, family_dir: Path, redis_url: str, monkeypatch, capsys
+) -> None:
+    from imagine import cli
+
     file = bad_registry(tmp_path, family_dir)
-    env = worker_env(redis_url, tmp_path, IMAGINE_REGISTRY_FILE=str(file), HF_HUB_CACHE=str(tmp_path / "cache"))
-    listed = subprocess.run(
-        [sys.executable, "-m", "imagine", "models", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert listed.returncode == 1
-    assert "mismatch" in listed.stdout and "offline, not cached" in listed.stdout
-    worker = subprocess.run(
-        [sys.executable, "-m", "imagine", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert worker.returncode == 2
-    assert "the model registry has errors; not starting" in worker.stderr
-    assert listed.stdout.strip() in worker.stderr  # the very same table
+    monkeypatch.setenv("IMAGINE_REGISTRY_FILE", str(file))
+    monkeypatch.setenv("IMAGINE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    assert cli.main(["models", "check"]) == 1
+    listed = capsys.readouterr().out
+    assert "mismatch" in listed and "offline, not cached" in listed
+    # The real `imagine worker` command: it stops before taking any job, with the very same table.
+    assert cli.main(["worker", "--burst"]) == 2
+    stderr = capsys.readouterr().err
+    assert "the model registry has errors; not starting" in stderr
+    assert listed.strip() in stderr
