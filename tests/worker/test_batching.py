@@ -3,6 +3,7 @@ progress and its record are what the job would have had alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Iterator
@@ -155,7 +156,9 @@ def test_a_lone_job_starts_at_once_and_waits_no_longer_than_batch_wait(
         conn.flushdb()
 
 
-def test_batch_wait_lets_a_job_arriving_just_after_join(conn, settings, ctx: WorkerContext, redis_url, data_dir) -> None:
+def test_batch_wait_lets_a_job_arriving_just_after_join(
+    conn, settings, ctx: WorkerContext, redis_url, data_dir
+) -> None:
     import threading
 
     first = queue.enqueue(conn, spec(0), settings)
@@ -231,3 +234,107 @@ def test_a_failed_batch_call_fails_every_member_and_each_is_retried(
         types = [e.type for e in events_of(conn, job.id)]
         assert types[:3] == ["started", "failed", "started"] and types[-1] == "done"
         assert conn.hget(keys.job(job.id), "attempts") == b"2"
+
+
+# --- The merge itself, on a stand-in pipeline (no model): who gets which images, and the step callbacks. --------
+
+
+class _Scheduler:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> _Scheduler:
+        return cls(dict(config))
+
+
+@dataclasses.dataclass
+class _Out:
+    images: list[str]
+    nsfw_content_detected: list[bool] | None
+
+
+class _Pipe:
+    """Records its calls; image i is '<prompt>|<negative>|<seed>', and step s's latents are [[i + 100 s], …]."""
+
+    def __init__(self) -> None:
+        self.scheduler = _Scheduler({"beta": 1})
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, prompt: Any, negative_prompt: Any = None, num_images_per_prompt: int = 1, **kwargs: Any) -> _Out:
+        import torch
+
+        self.calls.append({"prompt": prompt, "negative_prompt": negative_prompt, **kwargs})
+        prompts = [prompt] * num_images_per_prompt if isinstance(prompt, str) else list(prompt)
+        negatives = negative_prompt if isinstance(negative_prompt, list) else [negative_prompt or ""] * len(prompts)
+        seeds = [g.initial_seed() for g in kwargs["generator"]]
+        callback = kwargs.get("callback_on_step_end")
+        for step in range(kwargs.get("num_inference_steps", 3)):
+            if callback is not None:
+                latents = torch.tensor([[float(i + 100 * step)] for i in range(len(prompts))])
+                callback(self, step, 999 - step, {"latents": latents})
+        return _Out([f"{p}|{n}|{s}" for p, n, s in zip(prompts, negatives, seeds, strict=True)], [False] * len(prompts))
+
+
+def _call(pipe: _Pipe, prompt: str, seeds: list[int], **kwargs: Any) -> batching._Call:
+    import torch
+
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    args = {"prompt": prompt, "num_images_per_prompt": len(seeds), "generator": generators, "num_inference_steps": 3}
+    return batching._Call(pipe, {**args, **kwargs})
+
+
+def test_matching_calls_merge_into_one_and_each_gets_its_own_images() -> None:
+    pipe = _Pipe()
+    calls = [
+        _call(pipe, "a", [1, 2]),
+        _call(pipe, "b", [3], negative_prompt="blur"),
+        _call(pipe, "c", [4], num_inference_steps=2),  # other steps: its own call
+    ]
+    outs = batching.run_calls(calls)
+    assert [c["prompt"] for c in pipe.calls] == [["a", "a", "b"], "c"]
+    assert pipe.calls[0]["negative_prompt"] == ["", "", "blur"]
+    assert outs[0].images == ["a||1", "a||2"] and outs[0].nsfw_content_detected == [False, False]
+    assert outs[1].images == ["b|blur|3"]
+    assert outs[2].images == ["c||4"]
+
+
+def test_step_callbacks_run_in_order_and_see_only_their_own_images() -> None:
+    pipe = _Pipe()
+    seen: dict[str, list[tuple[int, list[float]]]] = {"a": [], "b": []}
+
+    def recorder(name: str) -> Any:
+        def on_step(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            time.sleep(0.01)  # slower than the sampler: the call must still wait for every step
+            seen[name].append((step, tensors["latents"].flatten().tolist()))
+            return tensors
+
+        return on_step
+
+    batching.run_calls(
+        [
+            _call(pipe, "a", [1, 2], callback_on_step_end=recorder("a")),
+            _call(pipe, "b", [3], callback_on_step_end=recorder("b")),
+        ]
+    )
+    assert seen["a"] == [(0, [0.0, 1.0]), (1, [100.0, 101.0]), (2, [200.0, 201.0])]
+    assert seen["b"] == [(0, [2.0]), (1, [102.0]), (2, [202.0])]
+
+
+def test_a_step_callback_error_fails_the_call() -> None:
+    def broken(p: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        raise ConnectionError("Redis went away")
+
+    with pytest.raises(ConnectionError, match="Redis went away"):
+        batching.run_calls([_call(_Pipe(), "a", [1], callback_on_step_end=broken)])
+
+
+def test_a_member_that_never_reaches_the_sampler_is_waited_for_only_patience_s() -> None:
+    pipe = _Pipe()
+    meeting = batching.Rendezvous({"here", "lost"}, patience_s=0.2)
+    with meeting.joined("here"):
+        started = time.monotonic()
+        out = batching.call(pipe, **_call(pipe, "a", [5]).kwargs)
+        waited = time.monotonic() - started
+    assert out.images == ["a||5"] and meeting.batches == [1]
+    assert 0.2 <= waited < 5
