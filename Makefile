@@ -28,6 +28,9 @@ DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py 
 CLIP_PATHS := models/clips models/clips/world.py models/clips/captions.py models/clips/heldout.py \
 	models/clips/motion.py models/clips/card.py models/clips/tiny.py worker/video.py bot/cogs/animate.py \
 	tests/models/clips
+# Speed (issue 8): cross-job batching, CPU speed settings, `make bench` and its tests.
+SPEED_PATHS := worker/batching.py worker/speed.py bench/__init__.py bench/__main__.py bench/common.py \
+	bench/throughput.py bench/sampler.py bench/frontend.py bench/quality.py bench/report.py tests/bench
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
@@ -35,10 +38,10 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	models/loader.py models/registry.py models/tiny.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-quality bench-spine clean
 
 install: $(VENV)/.installed
 
@@ -62,7 +65,17 @@ lint: install
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(TYPED_PATHS)
 
+# Ratios measured side by side in one run (worker vs direct, batching, sampler vs peak, bot burst, queue):
+# a table, out/bench.json and out/bench.png, in a few minutes. See the README's latency budget.
 bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench
+
+# The shipped model's evaluation under each CPU speed setting and step count (a few minutes).
+bench-quality: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.quality
+
+# The spine's first numbers: pickup latency, cold start, imagine generate vs diffusers.
+bench-spine: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/spine.py
 
 clean:
