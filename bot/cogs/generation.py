@@ -25,10 +25,11 @@ ASPECTS = ["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"]
 ASPECT_CHOICES = [app_commands.Choice(name=a, value=a) for a in ASPECTS]
 
 
-async def model_choices(bot: ImagineBot, current: str) -> list[app_commands.Choice[str]]:
+async def model_choices(bot: ImagineBot, current: str, kind: str | None = None) -> list[app_commands.Choice[str]]:
     models = await bot.store.models()
     current = current.lower().strip()
-    found = [m for m in sorted(models.values(), key=lambda m: (not m.default, m.name)) if current in m.name.lower()]
+    ordered = sorted(models.values(), key=lambda m: (not m.default, m.name))
+    found = [m for m in ordered if current in m.name.lower() and kind in (None, m.kind)]
     return [
         app_commands.Choice(name=f"{m.name}{' (default)' if m.default else ''} — {m.description}"[:100], value=m.name)
         for m in found[:25]
@@ -102,7 +103,7 @@ class Generation(commands.Cog):
     async def _model_autocomplete(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await model_choices(self.bot, current)
+        return await model_choices(self.bot, current, kind="image")  # clip models are /animate's
 
     @imagine.autocomplete("sampler")
     async def _sampler_autocomplete(

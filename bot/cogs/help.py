@@ -26,6 +26,10 @@ Under every result:
 • 🗑️ deletes it (you, or a moderator)
 The same by reaction: 🔄 re-roll, 1️⃣–4️⃣ variation of that image, ❌ delete.
 
+**/animate** turns a prompt into a short clip (MP4, or `format: GIF`), e.g.
+• `/animate prompt: a red circle moving right on a blue background frames: 8 fps: 8`
+Under a clip: 🔄 re-roll · ℹ️ every parameter · 🗑️ delete (by reaction: 🔄, ❌).
+
 **/settings** keeps your defaults (model, aspect, steps, guidance) for this server.
 While you wait, your message shows its place in the queue, then the progress with a small preview."""
 

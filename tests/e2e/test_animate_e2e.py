@@ -81,8 +81,10 @@ async def test_animate_progresses_then_posts_an_h264_mp4_with_the_asked_frames_a
 
     # ℹ️ info, privately; 🗑️ delete by the requester.
     info = await fake.wait_for_ack(await fake.click(result.id, f"imagine:i:{job_id}", user_id=scene.alice.id))
-    answer = fake.message(info.original_message_id or 0)
-    assert answer.ephemeral and "Frames" not in answer.content and "6 frames at 12 fps" in answer.content
+    answer = await stack.wait(
+        lambda: (m := fake.message(info.original_message_id or 0)) and m.content and m, "the info answer"
+    )
+    assert answer.ephemeral and "6 frames at 12 fps" in answer.content and "seed 5" in answer.content
     await fake.wait_for_ack(await fake.click(result.id, f"imagine:d:{job_id}", user_id=scene.alice.id))
     await stack.wait(lambda: fake.message(result.id).deleted, "the requester's delete")
 
