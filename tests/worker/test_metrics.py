@@ -20,6 +20,7 @@ from tests.helpers import make_settings, run_burst
 from worker import startup
 from worker.context import WorkerContext
 from worker.metrics import GpuMemory, WorkerMetrics, cause_of
+from worker.worker import ImagineWorker
 
 
 def scrape(port: int) -> str:
@@ -103,6 +104,7 @@ def test_the_bot_endpoint_shows_the_deployment(conn, settings, ctx: WorkerContex
 def test_status_prints_queues_workers_and_the_last_failures(conn, settings, ctx: WorkerContext) -> None:
     queue.enqueue(conn, JobSpec(prompt="x", model="nope", seed=1), settings)
     run_burst(ctx)
+    ctx.pipelines.get(ctx.registry.get("tiny"))
     startup.describe(ctx, metrics_port=9101)
     queue.enqueue(conn, JobSpec(prompt="x", model="tiny", seed=1, requester=Requester(guild_id=42)), settings)
     text = status.render(conn)
@@ -112,6 +114,15 @@ def test_status_prints_queues_workers_and_the_last_failures(conn, settings, ctx:
     assert failures[0]["worker"] == "test-worker" and failures[0]["retrying"] is False
     # The burst worker has left RQ's list, so status shows no live worker; its description is there for one.
     assert status.workers(conn) == [] and conn.exists(keys.worker_info("test-worker"))
+    live = ImagineWorker([keys.IMAGE_QUEUE], ctx=ctx)
+    live.register_birth()
+    live.set_state("idle")
+    try:
+        text = status.render(conn)
+    finally:
+        live.register_death()
+    assert "workers: 1" in text
+    assert f"test-worker: idle on {keys.IMAGE_QUEUE}; cpu float32; models: tiny, metrics :9101" in text
 
 
 def test_gpu_memory_is_read_at_scrape_time() -> None:
