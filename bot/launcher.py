@@ -12,6 +12,8 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
+
 from imagine import redis as imagine_redis
 from imagine.settings import Settings, redact_url
 
@@ -42,7 +44,11 @@ async def main(settings: Settings, url: str, *, sync_global: bool = False) -> No
         raise SystemExit("imagine bot: DISCORD_TOKEN is not set (see README: creating the Discord application)")
     queue_conn = imagine_redis.client(url)
     async with imagine_redis.async_client(url) as redis_client:  # reconnects with backoff through a restart
-        await redis_client.ping()
+        await imagine_redis.wait_until_up(redis_client)  # Redis may be restarting as the bot starts
+        try:
+            await asyncio.to_thread(imagine_redis.check_server, queue_conn)
+        except redis.ConnectionError as exc:
+            log.warning("could not check the Redis server's settings: %s", exc)
         bot = ImagineBot(settings, redis_client, queue_conn, sync_global=sync_global)
         metrics = await bot_metrics.start(settings, queue_conn)  # the deployment's /metrics (bot/metrics.py)
         loop = asyncio.get_running_loop()

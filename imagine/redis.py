@@ -62,6 +62,23 @@ def async_client(url: str) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(url, health_check_interval=30, socket_keepalive=True, retry=policy)
 
 
+async def wait_until_up(conn: redis.asyncio.Redis, *, max_wait_s: float = 30.0) -> None:
+    """Block (asynchronously) until Redis answers, backing off from 0.5 s to `max_wait_s` with jitter."""
+    import asyncio
+    import random
+
+    delay = 0.5
+    while True:
+        try:
+            await conn.ping()
+            return
+        except redis.ConnectionError as exc:
+            wait = delay * random.uniform(0.5, 1.5)
+            log.warning("Redis is not answering (%s); trying again in %.1f s", exc, wait)
+            await asyncio.sleep(wait)
+            delay = min(max_wait_s, delay * 2)
+
+
 @dataclass
 class Connection:
     """An open connection and where it came from (`embedded` is None for an external server)."""
@@ -83,7 +100,10 @@ def connect(settings: Settings) -> Iterator[Connection]:
         conn = client(url)
         log.info("using Redis at %s", redact_url(url))
         try:
-            check_server(conn)
+            try:
+                check_server(conn)
+            except redis.ConnectionError as exc:  # down for now: workers and the bot wait for it, then check
+                log.warning("Redis at %s does not answer yet (%s); waiting for it", redact_url(url), exc)
             yield Connection(conn, url, None)
         finally:
             conn.close()
@@ -96,9 +116,18 @@ def connect(settings: Settings) -> Iterator[Connection]:
             conn.close()
 
 
+#: Clients whose server was checked already (by `id`): a worker checks again once Redis answers, not twice.
+_checked: set[int] = set()
+
+
 def check_server(conn: redis.Redis) -> list[str]:
-    """Warn (and return the warnings) when the server may evict keys or lose them on restart."""
+    """Warn (and return the warnings) when the server may evict keys or lose them on restart.
+
+    Raises `redis.ConnectionError` when the server does not answer; a client already checked is not checked again.
+    """
     warnings: list[str] = []
+    if id(conn) in _checked:
+        return warnings
     try:
         policy = conn.config_get("maxmemory-policy").get("maxmemory-policy")
         aof = conn.config_get("appendonly").get("appendonly")
@@ -110,6 +139,7 @@ def check_server(conn: redis.Redis) -> list[str]:
         warnings.append("appendonly is off; queued jobs are lost if Redis restarts")
     for warning in warnings:
         log.warning("Redis: %s", warning)
+    _checked.add(id(conn))
     return warnings
 
 

@@ -43,7 +43,7 @@ from worker.targets import Target
 log = logging.getLogger(__name__)
 
 #: What a member reads when every attempt of their job died with its worker.
-GAVE_UP = "the worker making this image stopped unexpectedly ({attempts} tries); please try again later"
+GAVE_UP = "the worker making this image stopped unexpectedly ({tries}); please try again later"
 OUTBOX_LOCK = "outbox"
 #: Statuses of a job that has ended: nothing to recover.
 DONE = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
@@ -115,7 +115,8 @@ def after_abandoned(ctx: Any, job: Job, *, final: bool) -> None:
     """Record that `job` lost its worker; when no retry is left, tell the member (once) that it failed."""
     record = keys.job(job.id)
     attempts = int(ctx.conn.hget(record, "attempts") or 0)
-    error = GAVE_UP.format(attempts=attempts or 1)
+    attempts = attempts or 1
+    error = GAVE_UP.format(tries=f"{attempts} tries" if attempts > 1 else "1 try")
     mapping = {"abandoned_at": repr(time.time())}
     if final:  # a retry sets its own status when it starts (it may have already)
         mapping.update(status="failed", error=error)
