@@ -31,6 +31,9 @@ CLIP_PATHS := models/clips models/clips/world.py models/clips/captions.py models
 # Speed (issue 8): cross-job batching, CPU speed settings, `make bench` and its tests.
 SPEED_PATHS := worker/batching.py worker/speed.py bench/__init__.py bench/__main__.py bench/common.py \
 	bench/throughput.py bench/sampler.py bench/frontend.py bench/quality.py bench/report.py tests/bench
+# Nothing lost (issue 6): the reaper, exactly-once delivery and the outbox, upload checks, the chaos script.
+RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py imagine/images.py bot/attachments.py \
+	bench/chaos.py tests/reliability
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
@@ -38,10 +41,10 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	models/loader.py models/registry.py models/tiny.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
-.PHONY: install demo test lint bench bench-quality bench-spine clean
+.PHONY: install demo test lint bench bench-quality bench-spine chaos clean
 
 install: $(VENV)/.installed
 
@@ -77,6 +80,11 @@ bench-quality: install
 # The spine's first numbers: pickup latency, cold start, imagine generate vs diffusers.
 bench-spine: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/spine.py
+
+# 200 requests from 8 fake members while workers are killed, Redis crashes and Discord fails (several minutes):
+# jobs submitted, delivered, failed with a message, duplicated and lost, and worker death -> retry times.
+chaos: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/chaos.py --out out/chaos.json
 
 clean:
 	rm -rf out .pytest_cache
