@@ -31,8 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sections", default="1,2,3,4,5", help="which sections to run (default: all)")
     parser.add_argument("--model", help="registry name (default: the registry's default, the shipped model)")
     parser.add_argument("--quick", action="store_true", help="few jobs and rounds, 2 steps (a smoke test, seconds)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison")
-    parser.add_argument("--jobs", type=int, default=8, help="jobs per round for the worker overhead")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison (batching, sampler)")
+    parser.add_argument("--overhead-rounds", type=int, default=5, help="alternating rounds for the worker overhead")
+    parser.add_argument("--jobs", type=int, default=4, help="jobs per round for the worker overhead")
     parser.add_argument("--burst", type=int, default=100, help="interactions in the front-end burst")
     parser.add_argument("--queue-jobs", type=int, default=200, help="jobs for the queue overhead")
     parser.add_argument("--out", type=Path, default=common.ROOT / "out" / "bench.json")
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             steps = 2 if args.quick else None
             if "1" in sections:
                 _say("1. worker overhead …")
-                out["overhead"] = throughput.overhead(rig, 2 if args.quick else args.jobs, rounds, steps)
+                over_rounds = 1 if args.quick else args.overhead_rounds
+                out["overhead"] = throughput.overhead(rig, 2 if args.quick else args.jobs, over_rounds, steps)
             if "2" in sections:
                 _say("2. cross-job batching …")
                 out["batching"] = throughput.batching(rig, 8, [1, 2, 4, 8], rounds, steps)

@@ -44,6 +44,14 @@ def rows(report: dict[str, Any]) -> list[Row]:
                 o["ratio"] >= OVERHEAD_TARGET,
             )
         )
+        if "job_sample_s" in o:
+            out.append(
+                Row(
+                    "",
+                    "inside a job (batching off): the pipeline call (s) / PNG encoding (ms), medians",
+                    f"{o['job_sample_s']:.3f} / {1000 * o['job_encode_s']:.1f}",
+                )
+            )
         out.append(
             Row(
                 "",

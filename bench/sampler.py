@@ -1,10 +1,11 @@
 """Section 3: the sampler itself on the shipped model, against what this CPU can do at most.
 
-Time per image at the model's steps (20), batch 1 and 8, under each CPU setting tried (float32 as diffusers gives
-it; channels-last; bf16 autocast; both, which the worker uses). FLOPs of one UNet call are counted with
-`torch.utils.flop_counter` (classifier-free guidance doubles the batch the UNet sees); calls per second come from
-the timed pipeline calls (text encoding and decoding included, so the share is a lower bound); the peak is a large
-matmul timed in the same run, float32 as the issue asks, and bf16 (the AMX units the bf16 path uses) beside it.
+Time per image at the model's steps (20), batch 1 and 8, under each CPU setting tried: float32 as diffusers gives
+it; channels-last; bf16 autocast; both (what the worker uses); both on two threads. FLOPs of one UNet call are
+counted with `torch.utils.flop_counter` (classifier-free guidance doubles the batch the UNet sees); calls per second
+come from the timed pipeline calls (text encoding and decoding included, so the share is a lower bound); the peak
+is a large matmul timed in the same run, float32 as the issue asks, and bf16 (the AMX units the bf16 path uses)
+beside it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from bench.throughput import PROMPTS
 
 log = logging.getLogger(__name__)
 
-#: name -> (channels-last, bf16 autocast)
-SETTINGS: dict[str, tuple[bool, bool]] = {
-    "float32": (False, False),
-    "channels-last": (True, False),
-    "bf16 autocast": (False, True),
-    "bf16 + channels-last": (True, True),
+#: name -> (channels-last, bf16 autocast, torch threads)
+SETTINGS: dict[str, tuple[bool, bool, int]] = {
+    "float32": (False, False, 1),
+    "channels-last": (True, False, 1),
+    "bf16 autocast": (False, True, 1),
+    "bf16 + channels-last": (True, True, 1),
+    "bf16 + channels-last, 2 threads": (True, True, 2),
 }
 SHIPPED = "bf16 + channels-last"
 
@@ -69,17 +71,22 @@ def unet_flops(pipe: Any, images: int) -> int:
 
 
 @contextlib.contextmanager
-def _setting(pipe: Any, channels_last: bool, bf16: bool) -> Iterator[None]:
+def _setting(pipe: Any, channels_last: bool, bf16: bool, threads: int) -> Iterator[None]:
     import torch
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     pipe.unet.to(memory_format=fmt)
     pipe.vae.to(memory_format=fmt)
-    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-        yield
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
-def time_call(pipe: Any, images: int, steps: int, guidance: float, setting: tuple[bool, bool]) -> float:
+def time_call(pipe: Any, images: int, steps: int, guidance: float, setting: tuple[bool, bool, int]) -> float:
     """Seconds for one pipeline call making `images` images."""
     import torch
 

@@ -52,6 +52,8 @@ class Rig:
     base: Any = None
     entry: Any = None
     contexts: dict[tuple[int, bool], Any] = field(default_factory=dict)
+    #: (batch_max, sample_s, encode_s) of every job run, as its result reports them.
+    timings: list[tuple[int, float, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         from imagine.redis import client
@@ -97,6 +99,7 @@ class Rig:
             if result is None:
                 raise RuntimeError(f"bench job {job.id} has no result")
             pngs.append(result.images[0].png_bytes())
+            self.timings.append((batch_max, result.timings.sample_s, result.timings.encode_s))
             ended = max([ended, *(e.ts for _, e in progress.read(self.conn, job.id) if isinstance(e, Done))])
         # Up to the last job's `done`: a resident worker never shuts down, so the burst's teardown is not counted.
         return ended - started, pngs
@@ -147,6 +150,7 @@ def overhead(rig: Rig, jobs: int, rounds: int, steps: int | None = None) -> dict
             lambda: rig.direct(specs, plain, fast=False),
         ],
     )
+    alone = [t for t in rig.timings if t[0] == 1]
     ratios = [d / w for w, d in zip(worker_s, direct_s, strict=True)]
     gains = [p / s for s, p in zip(shipped_s, plain_s, strict=True)]
     return {
@@ -156,6 +160,9 @@ def overhead(rig: Rig, jobs: int, rounds: int, steps: int | None = None) -> dict
         "direct_jobs_per_s": jobs / common.median(direct_s),
         "ratio": common.median(ratios),
         "ratio_per_round": [round(r, 3) for r in ratios],
+        # Inside a job with batching off: the pipeline call, and PNG encoding (upscale, parameters).
+        "job_sample_s": common.median([t[1] for t in alone]),
+        "job_encode_s": common.median([t[2] for t in alone]),
         "shipped_jobs_per_s": jobs / common.median(shipped_s),
         "plain_diffusers_jobs_per_s": jobs / common.median(plain_s),
         "shipped_vs_plain": common.median(gains),
