@@ -6,9 +6,10 @@ and channels-last saves the layout conversions around every convolution. Togethe
 about twice as fast; a single image gains little (its time goes to many small operations, not arithmetic). The
 shipped model was trained under bf16 autocast and its evaluation does not drop (README, "Latency budget").
 
-Only pipelines on the CPU whose UNet is float32 are touched: GPU placement is `worker.gpu`'s business. Other
-settings tried and left out (figures in the README): torch.compile (minutes to compile, no faster per call on this
-CPU), two torch threads on a shared 2-core machine (slower under load).
+Only pipelines on the CPU whose UNet is float32 are touched: GPU placement is `worker.gpu`'s business. Tried and
+left out (figures in the README's latency budget): torch.compile (seven minutes to compile on the loaded machine;
+per UNet call slower at batch 2, 119 vs 98 ms, and 1.3x faster at batch 16 in float32: not worth a worker's
+start-up); fewer steps (the evaluation drops); two torch threads (see `make bench`, section 3).
 """
 
 from __future__ import annotations
