@@ -37,8 +37,11 @@ def rows(report: dict[str, Any]) -> list[Row]:
         out.append(
             Row(
                 "1 worker overhead",
-                f"jobs/s through imagine ÷ direct loop, batching off ({o['worker_jobs_per_s']:.2f} vs "
-                f"{o['direct_jobs_per_s']:.2f}; rounds {', '.join(f'{r:.2f}' for r in o['ratio_per_round'])})",
+                f"jobs/s through imagine ÷ direct loop, batching off, median of {len(o['ratio_per_round'])} rounds "
+                f"({o['worker_jobs_per_s']:.2f} vs {o['direct_jobs_per_s']:.2f} jobs/s; ratio of totals "
+                f"{o.get('ratio_of_totals', math.nan):.3f}, of CPU seconds "
+                f"{o.get('ratio_of_cpu_seconds', math.nan):.3f}; rounds "
+                f"{', '.join(f'{r:.2f}' for r in o['ratio_per_round'])})",
                 f"{o['ratio']:.3f}",
                 f">= {OVERHEAD_TARGET}",
                 o["ratio"] >= OVERHEAD_TARGET,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,11 +142,20 @@ def overhead(rig: Rig, jobs: int, rounds: int, steps: int | None = None) -> dict
     plain = plain_pipeline(rig)
     rig.through_worker(specs[:2], 1)  # warm-up: first calls, channels-last conversion
     rig.direct(specs[:1], plain, fast=False)
+    cpu: dict[str, float] = {"worker": 0.0, "direct": 0.0}
+
+    def timed(side: str, run: Any) -> float:
+        """Wall seconds of `run()`; this process's CPU seconds (every thread) are added up beside them."""
+        before = time.process_time()
+        took = float(run())
+        cpu[side] = cpu.get(side, 0.0) + time.process_time() - before
+        return took
+
     worker_s, direct_s, shipped_s, plain_s = common.alternate(
         rounds,
         [
-            lambda: rig.through_worker(specs, 1)[0],
-            lambda: rig.direct(specs, rig.pipe, fast=True),
+            lambda: timed("worker", lambda: rig.through_worker(specs, 1)[0]),
+            lambda: timed("direct", lambda: rig.direct(specs, rig.pipe, fast=True)),
             lambda: rig.through_worker(specs, rig.base.settings.batch_max)[0],
             lambda: rig.direct(specs, plain, fast=False),
         ],
@@ -159,7 +169,10 @@ def overhead(rig: Rig, jobs: int, rounds: int, steps: int | None = None) -> dict
         "worker_jobs_per_s": jobs / common.median(worker_s),
         "direct_jobs_per_s": jobs / common.median(direct_s),
         "ratio": common.median(ratios),
+        "ratio_of_totals": sum(direct_s) / sum(worker_s),
         "ratio_per_round": [round(r, 3) for r in ratios],
+        # CPU seconds are what other processes' load disturbs least (the Redis server's own are not counted).
+        "ratio_of_cpu_seconds": cpu["direct"] / cpu["worker"] if cpu["worker"] else math.nan,
         # Inside a job with batching off: the pipeline call, and PNG encoding (upscale, parameters).
         "job_sample_s": common.median([t[1] for t in alone]),
         "job_encode_s": common.median([t[2] for t in alone]),
