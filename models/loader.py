@@ -8,6 +8,7 @@ worker's business (`worker.gpu`); this module loads, checks the family and attac
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import Callable
@@ -113,6 +114,20 @@ def folder_family(where: Path | str) -> Family:
     return families.of_pipeline(class_name)
 
 
+def import_project_components(folder: Path) -> None:
+    """Import the classes of this project's own `models` package that a folder names (the shipped model's UNet).
+
+    diffusers loads a component from outside its known libraries only when its module is already imported, and
+    rightly never imports a module because a downloaded folder names it. Our own package is trusted code.
+    """
+    index = folder / "model_index.json"
+    if not index.is_file():
+        return
+    for value in json.loads(index.read_text(encoding="utf-8")).values():
+        if isinstance(value, list) and value and isinstance(value[0], str) and value[0].startswith("models."):
+            importlib.import_module(value[0])
+
+
 def load_pipeline(
     entry: ModelEntry,
     *,
@@ -141,6 +156,7 @@ def load_pipeline(
             kwargs["variant"] = entry.variant
         if family is not None and family.safety_checker and not wants_checker:
             kwargs.update(safety_checker=None, requires_safety_checker=False)
+        import_project_components(Path(where))
         pipe = DiffusionPipeline.from_pretrained(str(where), **kwargs)
     found = _check_family(entry, pipe)
     lora.attach(pipe, entry)

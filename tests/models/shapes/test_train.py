@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -36,6 +38,18 @@ def test_train_exports_a_loadable_pipeline_and_resumes(tmp_path: Path) -> None:
     image = pipe("a red star", num_inference_steps=3, generator=torch.Generator().manual_seed(0),
                  callback_on_step_end=on_step).images[0]
     assert image.size == (32, 32) and seen_steps == [0, 1, 2]
+    assert_loads_in_a_fresh_process(tmp_path / "out")
+
+
+def assert_loads_in_a_fresh_process(folder: Path) -> None:
+    """A new Python knows nothing of our UNet class: the registry's loader must import it before diffusers looks."""
+    code = (
+        "import sys; from diffusers import DiffusionPipeline; from models.loader import import_project_components;"
+        "import_project_components(__import__('pathlib').Path(sys.argv[1]));"
+        "pipe = DiffusionPipeline.from_pretrained(sys.argv[1]); print(type(pipe.unet).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("CoordUNet2DConditionModel")
 
 
 def test_train_resumes_from_exported_weights_when_the_state_is_gone(tmp_path: Path) -> None:
