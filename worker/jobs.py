@@ -35,7 +35,14 @@ class JobRefused(Exception):
 
 
 #: Errors whose message is shown to the member as is; anything else is reported as an internal error.
-REFUSALS: tuple[type[Exception], ...] = (JobRefused, SpecError, UnknownModel, variations.SourceGone, gpu.OutOfMemory)
+REFUSALS: tuple[type[Exception], ...] = (
+    JobRefused,
+    SpecError,
+    UnknownModel,
+    variations.SourceGone,
+    gpu.OutOfMemory,
+    video.EncodingError,  # a clip that fits the upload limit at no size: another attempt would not fit either
+)
 
 
 def generate(payload: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ import io
 from typing import Any
 
 import av
+import pytest
 from PIL import Image
 
-from imagine import queue
-from imagine.contract import JobSpec, Progress
+from imagine import keys, queue
+from imagine.contract import JobSpec, Progress, Requester
 from tests.helpers import events_of, run_burst
 from worker import video
 from worker.encoding import read_parameters
@@ -64,3 +65,12 @@ def test_a_clip_job_naming_no_model_gets_the_default_clip_model(conn, settings, 
     result = queue.wait(conn, job.id, timeout=60)
     # "clips" until its weights are trained falls back to tiny-clips; either way a clip model made it.
     assert result.spec.model in ("clips", "tiny-clips") and result.clip is not None
+
+
+def test_a_clip_that_fits_the_upload_limit_at_no_size_fails_at_once(conn, settings, ctx) -> None:
+    spec = clip_spec(frames=3, steps=1, requester=Requester(upload_limit=100))
+    job = queue.enqueue(conn, spec, settings)
+    run_burst(ctx)
+    with pytest.raises(queue.JobFailed, match="cannot be made smaller than 100 bytes"):
+        queue.wait(conn, job.id, timeout=60)
+    assert conn.hget(keys.job(job.id), "attempts") == b"1"  # refused, not retried
