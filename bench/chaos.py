@@ -94,6 +94,8 @@ class Kill:
     at: float
     pid: int
     jobs: list[str]
+    #: Other workers already sweeping when it died (0: the job waits for a new worker to start).
+    sweepers: int = 0
     requeued_s: list[float] = field(default_factory=list)
     retried_s: list[float] = field(default_factory=list)
 
@@ -139,7 +141,7 @@ class Chaos:
         self.requests: list[Request] = []
         self.kills: list[Kill] = []
         self.redis_restarts: list[dict[str, float]] = []
-        self.faults: list[str] = []
+        self.faults: list[tuple[str, Any]] = []
         self.started_workers = 0
 
     # -- set-up -------------------------------------------------------------------------------------------------
@@ -304,6 +306,17 @@ class Chaos:
                 found.append(job_id)
         return found
 
+    def _sweepers(self, exclude: int) -> int:
+        """Live worker processes other than `exclude` that RQ knows (started: their reaper runs)."""
+        from rq import Worker
+
+        pids = {w.proc.pid for w in self.workers if w.alive() and w.proc is not None} - {exclude}
+        try:
+            names = [w.name for w in Worker.all(connection=self.conn)]
+        except redis.RedisError:
+            return 0
+        return sum(1 for name in names if any(f".{pid}." in name for pid in pids))
+
     async def kill_worker(self) -> None:
         live = [w for w in self.workers if w.alive()]
         if not live:
@@ -316,9 +329,10 @@ class Chaos:
         jobs: list[str] = []
         with contextlib.suppress(redis.RedisError):
             jobs = self._running_on(victim.proc.pid)
+        sweepers = self._sweepers(exclude=victim.proc.pid)
         os.kill(victim.proc.pid, signal.SIGKILL)
         victim.proc.wait()
-        self.kills.append(Kill(time.time(), victim.proc.pid, jobs))
+        self.kills.append(Kill(time.time(), victim.proc.pid, jobs, sweepers))
         log.info("killed %s (pid %s) running %s", victim.name, victim.proc.pid, jobs or "nothing")
         await asyncio.sleep(self.rng.uniform(1.0, 3.0))  # a supervisor notices and starts another
         self.add_worker()
@@ -340,18 +354,22 @@ class Chaos:
 
     def discord_fault(self) -> None:
         assert self.fake is not None
+        # Mostly where results go (edits of the interaction's message); sometimes channel posts and followups.
         route, method = self.rng.choice(
-            [("/webhooks/*", "PATCH"), ("/channels/{channel_id}/messages", "POST"), ("/webhooks/*", "POST")]
+            [("/webhooks/*", "PATCH")] * 4 + [("/channels/{channel_id}/messages", "POST"), ("/webhooks/*", "POST")]
         )
         kind = self.rng.choice(["429", "500", "502", "late"])
-        count = self.rng.randint(1, 3)
+        count = self.rng.randint(1, 6)  # up to 6: more than one request's retries, so some results need the outbox
         if kind == "429":
-            self.fake.fail_next(route, method=method, status=429, retry_after=self.rng.uniform(0.1, 1.5), count=count)
+            fault = self.fake.fail_next(
+                route, method=method, status=429, retry_after=self.rng.uniform(0.1, 1.5), count=count
+            )
         elif kind == "late":
-            self.fake.fail_next(route, method=method, status=None, delay=self.rng.uniform(0.5, 3.0), count=count)
+            delay = self.rng.uniform(0.5, 3.0)
+            fault = self.fake.fail_next(route, method=method, status=None, delay=delay, count=count)
         else:
-            self.fake.fail_next(route, method=method, status=int(kind), count=count)
-        self.faults.append(f"{kind} x{count} on {method} {route}")
+            fault = self.fake.fail_next(route, method=method, status=int(kind), count=count)
+        self.faults.append((f"{kind} x{count} on {method} {route}", fault))
 
     async def chaos(self, stop: asyncio.Event) -> None:
         n = self.args.jobs
@@ -433,6 +451,7 @@ class Chaos:
         }
         duplicated = [r.index for r in self.requests if r.results > 1]
         requeued = [s for k in self.kills for s in k.requeued_s]
+        swept = [s for k in self.kills if k.sweepers for s in k.requeued_s]
         retried = [s for k in self.kills for s in k.retried_s]
         return {
             "jobs": self.args.jobs,
@@ -446,9 +465,11 @@ class Chaos:
             "worker_kills": len(self.kills),
             "jobs_on_killed_workers": sum(len(k.jobs) for k in self.kills),
             "redis_restarts": self.redis_restarts,
-            "discord_faults": self.faults,
+            "discord_faults": [f"{what}: {fault.hits} hit" for what, fault in self.faults],
+            "discord_fault_hits": sum(fault.hits for _, fault in self.faults),
             "bound_s": HEARTBEAT_TTL + MAINTENANCE_INTERVAL,
             "death_to_requeue_s": {"max": max(requeued, default=None), "median": _median(requeued)},
+            "death_to_requeue_with_a_sweeper_alive_s": {"max": max(swept, default=None), "median": _median(swept)},
             "death_to_retry_start_s": {"max": max(retried, default=None), "median": _median(retried)},
             "kills": [asdict(k) for k in self.kills],
             "not_delivered": [asdict(r) for r in self.requests if r.outcome != "delivered"],
@@ -465,13 +486,16 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"chaos: {r['jobs']} jobs from {r['members']} members, {r['workers']} workers, {r['elapsed_s']} s; "
         f"{r['worker_kills']} worker kills ({r['jobs_on_killed_workers']} jobs running on them), "
-        f"{len(r['redis_restarts'])} Redis crash+restart, {len(r['discord_faults'])} Discord faults",
+        f"{len(r['redis_restarts'])} Redis crash+restart, {len(r['discord_faults'])} Discord faults "
+        f"({r['discord_fault_hits']} requests answered 429/5xx/late)",
         f"submitted {r['submitted']} · accepted {r['accepted']} · delivered {r['delivered']} · "
         f"failed with a message {r['failed']} · refused with a message {r['refused']} · "
         f"duplicated {r['duplicated']} · lost {r['lost']}",
         f"worker death -> job requeued: max {r['death_to_requeue_s']['max']} s, median "
         f"{r['death_to_requeue_s']['median']} s (bound {r['bound_s']} s = heartbeat_ttl {HEARTBEAT_TTL} + "
         f"maintenance_interval {MAINTENANCE_INTERVAL})",
+        f"  ... when another worker was running to sweep: max {r['death_to_requeue_with_a_sweeper_alive_s']['max']} s, "
+        f"median {r['death_to_requeue_with_a_sweeper_alive_s']['median']} s",
         f"worker death -> retry started on another worker: max {r['death_to_retry_start_s']['max']} s, median "
         f"{r['death_to_retry_start_s']['median']} s",
     ]

@@ -177,6 +177,16 @@ class Stack:
         found = await self.wait(lambda: self.results(channel_id, job_id), f"the result of {job_id}", timeout)
         return found[0]
 
+    async def posted(self, job_id: str) -> dict[str, Any]:
+        """The job's delivery marker once it says posted (it is set just after Discord answers)."""
+        from worker import idempotency
+
+        def done() -> dict[str, Any] | None:
+            state = idempotency.state(self.conn, job_id)
+            return state if state and state.get("state") == "posted" else None
+
+        return await self.poll(done, f"job {job_id} marked posted", 30)
+
     # -- Redis ----------------------------------------------------------------------------------------------
 
     async def restart_redis(self, *, crash: bool, down_s: float = 1.0) -> None:

@@ -14,7 +14,6 @@ import pytest
 from imagine import keys
 from tests.reliability.stack import DETECTION_BOUND_S, JOB_RETRIES, Stack, job_events
 from tests.support.state import RestCall
-from worker import idempotency
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
@@ -56,7 +55,7 @@ async def test_a_worker_killed_mid_job_is_noticed_within_the_bound_and_retried_e
     assert 0 < requeued <= DETECTION_BOUND_S + SLACK_S
     assert restarted <= DETECTION_BOUND_S + SLACK_S + 1.0
     assert len(stack.results(channel_id, job_id)) == 1
-    assert (idempotency.state(stack.conn, job_id) or {}).get("state") == "posted"
+    await stack.posted(job_id)  # marked right after Discord took it
     await stack.workers_ready(2)
 
 
@@ -72,8 +71,7 @@ async def test_a_worker_killed_while_posting_its_result_gets_it_posted_exactly_o
     stack.add_worker()
 
     await stack.result(channel_id, job_id)
-    await stack.poll(lambda: (idempotency.state(stack.conn, job_id) or {}).get("state") == "posted", "posted", 30)
-    state = idempotency.state(stack.conn, job_id) or {}
+    state = await stack.posted(job_id)
     assert len(starts(stack, job_id)) == 2
     assert state.get("taken_over") is True, state  # the dead poster's lease ran out and the retry took it over
     # Let the held request land too: the message is edited twice with the same result, never duplicated.
