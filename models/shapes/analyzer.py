@@ -76,8 +76,12 @@ def _descriptor(coverage: np.ndarray) -> np.ndarray | None:
     fill = box.sum() / (h * w)
     bands = [band.mean() if band.size else 0.0 for band in np.array_split(box, 4, axis=0)]
     columns = [col.mean() if col.size else 0.0 for col in np.array_split(box, 3, axis=1)]
-    corners = [box[: max(1, h // 4), : max(1, w // 4)].mean(), box[: max(1, h // 4), -max(1, w // 4) :].mean(),
-               box[-max(1, h // 4) :, : max(1, w // 4)].mean(), box[-max(1, h // 4) :, -max(1, w // 4) :].mean()]
+    corners = [
+        box[: max(1, h // 4), : max(1, w // 4)].mean(),
+        box[: max(1, h // 4), -max(1, w // 4) :].mean(),
+        box[-max(1, h // 4) :, : max(1, w // 4)].mean(),
+        box[-max(1, h // 4) :, -max(1, w // 4) :].mean(),
+    ]
     return np.array([fill, h / w, *bands, *columns, *corners], dtype=np.float32)
 
 

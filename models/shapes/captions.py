@@ -67,7 +67,8 @@ def _articles(text: str) -> str:
 def canonical(scene: Scene) -> str:
     """The plain, complete phrasing used by the evaluator and the model card."""
     return _articles(
-        f"a {scene.size} {scene.color} {scene.shape} {POSITION_WORDS[scene.position][0]} on a {scene.background} background"
+        f"a {scene.size} {scene.color} {scene.shape} {POSITION_WORDS[scene.position][0]}"
+        f" on a {scene.background} background"
     )
 
 

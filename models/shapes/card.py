@@ -59,8 +59,9 @@ A small text-to-image model trained on this project's own procedural world, on a
   embedding (`addition_embed_type="text"`). v-prediction, cosine schedule; sampled with DPM-Solver++.
 
 ## Training budget
-{training["steps"]:,} steps of batch {training["batch"]} ({training["samples"]:,} samples), {minutes:.0f} CPU minutes on 2
-cores (bf16 autocast: {training["bf16_autocast"]}), AdamW lr {training["lr"]}, EMA of the weights, seed {training["seed"]}.
+{training["steps"]:,} steps of batch {training["batch"]} ({training["samples"]:,} samples), {minutes:.0f} minutes of
+training on a shared 2-core CPU (bf16 autocast: {training["bf16_autocast"]}), AdamW lr {training["lr"]}, EMA of the
+weights, seed {training["seed"]}.
 
 ## Evaluation
 `python -m models.shapes.evaluate`: {evaluation["prompts"]["seen"]} held-out prompts of seen colour-shape pairs and

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import unet as _unet  # noqa: F401 - the folder names this UNet class; diffusers needs it imported
 from .analyzer import analyze
-from .captions import caption, canonical
+from .captions import canonical, caption
 from .heldout import heldout_scenes
 from .world import SIZE, Scene
 
@@ -49,7 +49,7 @@ def generate(
 
 def score(scenes: tuple[Scene, ...], images: list[Image.Image]) -> dict[str, float]:
     hits = {a: 0 for a in (*ATTRIBUTES, "all")}
-    for scene, image in zip(scenes, images):
+    for scene, image in zip(scenes, images, strict=True):
         matched = analyze(image).matches(scene)
         for name, ok in matched.items():
             hits[name] += ok

@@ -22,7 +22,8 @@ def heldout_scenes() -> tuple[tuple[Scene, ...], tuple[Scene, ...]]:
     for color, shape in sorted(UNSEEN_PAIRS):
         while sum(1 for s in unseen if (s.color, s.shape) == (color, shape)) < PER_UNSEEN_PAIR:
             scene = random_scene(rng, allow_unseen=True)
-            unseen.setdefault(Scene(shape, color, scene.size, scene.position, scene.background if scene.background != color else "gray"))
+            background = scene.background if scene.background != color else "gray"
+            unseen.setdefault(Scene(shape, color, scene.size, scene.position, background))
     return tuple(seen), tuple(unseen)
 
 

@@ -80,7 +80,9 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--export-minutes", type=float, default=15.0)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
     p.add_argument(
-        "--threads", type=int, default=0,
+        "--threads",
+        type=int,
+        default=0,
         help="torch threads (0: torch's default); 1 keeps training steady on a machine shared with other work",
     )
     p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
@@ -88,8 +90,22 @@ def parse(argv: list[str] | None = None) -> Options:
     a = p.parse_args(argv)
     bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
     return Options(
-        a.steps, a.minutes, a.batch, a.lr, a.warmup, a.seed, a.scenes, a.vae_steps, a.caption_drop,
-        a.attribute_drop, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, a.state, a.out,
+        a.steps,
+        a.minutes,
+        a.batch,
+        a.lr,
+        a.warmup,
+        a.seed,
+        a.scenes,
+        a.vae_steps,
+        a.caption_drop,
+        a.attribute_drop,
+        a.checkpoint_minutes,
+        a.export_minutes,
+        bf16,
+        a.threads,
+        a.state,
+        a.out,
     )
 
 
@@ -195,7 +211,10 @@ class Trainer:
             for i in idx.tolist()
         ]
         ids = self.tokenizer(
-            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
             return_tensors="pt",
         ).input_ids
         t = torch.randint(0, self.noise.config.num_train_timesteps, (opts.batch,), generator=self.gen)
@@ -209,9 +228,7 @@ class Trainer:
         loss = F.mse_loss(pred.float(), target)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(
-            list(self.unet.parameters()) + list(self.text_encoder.parameters()), 1.0
-        )
+        torch.nn.utils.clip_grad_norm_(list(self.unet.parameters()) + list(self.text_encoder.parameters()), 1.0)
         self.opt.step()
         self.step_count += 1
         self._update_ema()
@@ -221,7 +238,7 @@ class Trainer:
     def _update_ema(self) -> None:
         decay = min(0.999, (1 + self.step_count) / (10 + self.step_count))
         for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder)):
-            for pe, pl in zip(ema.parameters(), live.parameters()):
+            for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
                 pe.lerp_(pl, 1 - decay)
 
     # -- persistence

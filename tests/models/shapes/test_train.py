@@ -15,8 +15,20 @@ from models.shapes import train
 
 def run(tmp_path: Path, steps: int) -> dict:
     train.main(
-        ["--scenes", "96", "--vae-steps", "3", "--steps", str(steps), "--batch", "8",
-         "--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")]
+        [
+            "--scenes",
+            "96",
+            "--vae-steps",
+            "3",
+            "--steps",
+            str(steps),
+            "--batch",
+            "8",
+            "--state",
+            str(tmp_path / "state"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
     )
     return json.loads((tmp_path / "out" / "training.json").read_text())
 
@@ -31,12 +43,13 @@ def test_train_exports_a_loadable_pipeline_and_resumes(tmp_path: Path) -> None:
     assert isinstance(pipe, StableDiffusionPipeline)
     seen_steps: list[int] = []
 
-    def on_step(pipe, step, timestep, kwargs):  # noqa: ANN001 - diffusers' callback signature
+    def on_step(pipe, step, timestep, kwargs):
         seen_steps.append(step)
         return kwargs
 
-    image = pipe("a red star", num_inference_steps=3, generator=torch.Generator().manual_seed(0),
-                 callback_on_step_end=on_step).images[0]
+    image = pipe(
+        "a red star", num_inference_steps=3, generator=torch.Generator().manual_seed(0), callback_on_step_end=on_step
+    ).images[0]
     assert image.size == (32, 32) and seen_steps == [0, 1, 2]
     assert_loads_in_a_fresh_process(tmp_path / "out")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from models.shapes.analyzer import analyze
-from models.shapes.captions import caption, canonical
+from models.shapes.captions import canonical, caption
 from models.shapes.heldout import heldout_scenes, is_heldout
 from models.shapes.world import SHAPES, UNSEEN_PAIRS, Scene, random_scene, render
 
