@@ -57,7 +57,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 demo: install
-	$(BIN)/imagine generate "a red circle above a blue square" --seed 42 --out out/demo.png
+	$(BIN)/imagine generate "a big red star in the top left corner on a black background" --seed 42 --out out/demo.png
 	@$(BIN)/python -c "from PIL import Image; print('parameters:', Image.open('out/demo.png').text['parameters'])"
 
 test: install
