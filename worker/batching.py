@@ -114,8 +114,8 @@ def gather(worker: ImagineWorker, leader: Job, queue: Queue) -> list[Job]:
     claimed: list[Job] = []
     seen: set[str] = {leader.id}
     while True:
-        images = _claim_matching(worker, queue, key, images, limit, claimed, seen)
-        if images >= limit or time.monotonic() >= deadline:
+        images, blocked = _claim_matching(worker, queue, key, images, limit, claimed, seen)
+        if blocked or images >= limit or time.monotonic() >= deadline:
             break
         time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
     if claimed:
@@ -125,11 +125,16 @@ def gather(worker: ImagineWorker, leader: Job, queue: Queue) -> list[Job]:
 
 def _claim_matching(
     worker: ImagineWorker, queue: Queue, key: BatchKey, images: int, limit: int, claimed: list[Job], seen: set[str]
-) -> int:
+) -> tuple[int, bool]:
+    """Claim matching jobs from the head of the queue; (images now, whether a job that cannot join blocks the way).
+
+    Only the jobs next in line join: the queue is in fair order (`imagine.fair`), so reaching past a job that cannot
+    join would start a flooding member's later jobs before another member's first.
+    """
     conn = worker.connection
     ids = [i for i in queue.get_job_ids(0, WINDOW - 1) if i not in seen]
     if not ids:
-        return images
+        return images, False
     claim = conn.register_script(_CLAIM)
     for job in Job.fetch_many(ids, connection=conn, serializer=JSONSerializer):
         if job is None:
@@ -137,7 +142,7 @@ def _claim_matching(
         seen.add(job.id)
         found = key_of(worker.ctx, _payload(job))
         if found is None or found[0] != key or images + found[1] > limit:
-            continue
+            return images, True
         if claim(keys=[queue.key, queue.intermediate_queue_key], args=[job.id]):
             if fair.park_if_paused(conn, queue, job):  # as the worker's own dequeue does (`worker.fair`)
                 continue
@@ -145,7 +150,7 @@ def _claim_matching(
             images += found[1]
         if images >= limit:
             break
-    return images
+    return images, False
 
 
 # --- Running the members ----------------------------------------------------------------------------------------

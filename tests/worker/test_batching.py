@@ -122,7 +122,7 @@ def test_each_batched_job_reports_its_own_progress_record_and_result(
     assert sorted(q.finished_job_registry.get_job_ids()) == sorted(j.id for j in jobs)
 
 
-def test_only_matching_jobs_join_and_the_batch_stops_at_batch_max(
+def test_only_matching_jobs_next_in_line_join_and_the_batch_stops_at_batch_max(
     conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
 ) -> None:
     jobs = [
@@ -135,8 +135,10 @@ def test_only_matching_jobs_join_and_the_batch_stops_at_batch_max(
         queue.enqueue(conn, spec(1), settings),
     ]
     run_burst(with_batch(ctx, redis_url, data_dir, batch_max=4))
-    # First: jobs 0, 3 and 6 (1 + 2 + 1 images); then 1, 2 and 4 alone (4 has no match left), then 5.
-    assert sizes == [4, 1, 1, 2, 1]
+    # A job that cannot join blocks the way (the queue is in fair order: reaching past it would start a flooding
+    # member's later jobs before another member's first). So 0, 1 and 2 run alone, 3 and 4 together (2 + 2 images,
+    # batch_max reached), then 5 and 6 alone.
+    assert sizes == [1, 1, 1, 4, 1, 1]
     for job in jobs:
         assert queue.fetch_result(conn, job.id) is not None
 

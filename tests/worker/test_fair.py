@@ -184,6 +184,17 @@ def test_fairness_b_starts_no_later_than_as_second(conn: redis.Redis, roomy: Set
     assert starts["A2"] <= starts["A3"] <= starts["A4"] <= starts["A5"]  # type: ignore[operator]
 
 
+def test_batching_never_reaches_past_another_members_job(conn: redis.Redis, roomy: Settings, ctx: object) -> None:
+    """Member A floods identical jobs, which a batching worker could run together: B's still starts by A's second."""
+    for i in range(1, 6):
+        ask(conn, roomy, f"A{i}", user=1, guidance=2.0)
+    ask(conn, roomy, "B1", user=2, guidance=9.0)
+    run_burst(ctx)
+    starts = {name: started_at(conn, name) for name in ("A1", "A2", "A3", "A4", "A5", "B1")}
+    assert all(starts.values()), starts
+    assert starts["B1"] <= starts["A2"], starts  # type: ignore[operator]
+
+
 def test_a_paused_servers_jobs_wait_while_anothers_run(conn: redis.Redis, roomy: Settings, ctx: object) -> None:
     ask(conn, roomy, "X1", user=1, guild=X, guidance=2.0)
     ask(conn, roomy, "Y1", user=2, guild=Y, guidance=3.0)
