@@ -7,6 +7,7 @@ connecting after the worker began) still sees every event from the first, and no
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -25,6 +26,23 @@ def publish(conn: redis.Redis, event: Event) -> None:
     with conn.pipeline(transaction=False) as pipe:
         pipe.xadd(key, {"event": event.model_dump_json()}, maxlen=keys.PROGRESS_MAXLEN, approximate=True)
         pipe.expire(key, keys.PROGRESS_TTL)
+        pipe.execute()
+
+
+def publish_many(conn: redis.Redis, events: Sequence[Event]) -> None:
+    """Append several events in one round trip (a job's steps come faster than a round trip each is worth)."""
+    if not events:
+        return
+    with conn.pipeline(transaction=False) as pipe:
+        for event in events:
+            pipe.xadd(
+                keys.progress(event.job_id),
+                {"event": event.model_dump_json()},
+                maxlen=keys.PROGRESS_MAXLEN,
+                approximate=True,
+            )
+        for key in dict.fromkeys(keys.progress(event.job_id) for event in events):
+            pipe.expire(key, keys.PROGRESS_TTL)
         pipe.execute()
 
 

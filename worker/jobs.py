@@ -144,6 +144,7 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
     with gpu.out_of_memory_refused(spec, ctx.device):
         asked = spec.model_copy(update={"steps": steps})
         out = render.call(pipe, resident.family, asked, generators=generators, on_step=reporter, **size)
+    reporter.flush()
     pictures, filtered = out.pictures, list[int]()
     if safety.needed(entry, spec, enabled=ctx.settings.safety_checker):
         pictures, filtered = safety.screen(resident.checker, pictures)
@@ -189,7 +190,15 @@ def _encode(pictures: list[Any], spec: JobSpec, seeds: list[int], scale: int) ->
 
 
 class _Reporter:
-    """`callback_on_step_end`: publishes step i of n, with a small decoded preview every few steps."""
+    """`callback_on_step_end`: publishes step i of n, with a small decoded preview every few steps.
+
+    Cheap enough to leave a fast sampler alone: events go to Redis in one round trip per `FLUSH_S` (and at once
+    with a preview, and at the last step), and after the first preview another is decoded only when a status
+    message could show it, at most one per `progress_interval` (only the courier shows previews).
+    """
+
+    #: Seconds progress events may wait to be published together.
+    FLUSH_S = 0.1
 
     def __init__(self, ctx: WorkerContext, job_id: str, total: int, courier: Any = None) -> None:
         self.ctx = ctx
@@ -197,17 +206,31 @@ class _Reporter:
         self.total = total
         self.every = ctx.settings.preview_every
         self.courier = courier
+        self.pending: list[Progress] = []
+        self.flushed = self.previewed = float("-inf")
 
     def __call__(self, pipe: Any, step_index: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         step = min(step_index + 1, self.total)
+        now = time.monotonic()
         preview = None
-        if self.every and step % self.every == 0 and step < self.total:
+        due = self.every and step % self.every == 0 and step < self.total
+        if due and now - self.previewed >= self.ctx.settings.progress_interval:
             preview = self._preview(pipe, kwargs["latents"])
-        event = Progress(job_id=self.job_id, step=step, total=self.total, preview_png=preview, ts=time.time())
-        progress.publish(self.ctx.conn, event)
+            self.previewed = now
+        self.pending.append(
+            Progress(job_id=self.job_id, step=step, total=self.total, preview_png=preview, ts=time.time())
+        )
+        if preview is not None or step >= self.total or now - self.flushed >= self.FLUSH_S:
+            self.flush()
+            self.flushed = now
         if self.courier is not None:
             self.courier.progress(step, self.total, preview)
         return kwargs
+
+    def flush(self) -> None:
+        """Publish the events not yet in Redis (the sampler's end calls it too, in case it stopped short)."""
+        events, self.pending = self.pending, []
+        progress.publish_many(self.ctx.conn, events)
 
     def _preview(self, pipe: Any, latents: torch.Tensor) -> str | None:
         """Decode the first image's current latents with the model's VAE (it does not touch the sampler's state)."""
