@@ -97,9 +97,12 @@ def main() -> None:
     from diffusers import DiffusionPipeline
 
     from models import registry
+    from models.loader import import_project_components
 
     entry = registry.load().resolve(None, common.ROOT / ".data")
-    pipe = DiffusionPipeline.from_pretrained(str(entry.location(common.ROOT / ".data")))
+    folder = Path(entry.location(common.ROOT / ".data"))
+    import_project_components(folder)  # the shipped model's own UNet class (coordinate channels)
+    pipe = DiffusionPipeline.from_pretrained(str(folder))
     pipe.set_progress_bar_config(disable=True)
     chosen = scenes(args.prompts)
     load = common.Load()

@@ -131,7 +131,11 @@ def plain_pipeline(rig: Rig) -> Any:
     """The model as `DiffusionPipeline.from_pretrained` gives it: float32, no speed settings."""
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(str(rig.entry.location(rig.data_dir)))
+    from models.loader import import_project_components
+
+    folder = Path(rig.entry.location(rig.data_dir))
+    import_project_components(folder)  # the shipped model's own UNet class (coordinate channels)
+    pipe = DiffusionPipeline.from_pretrained(str(folder))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
