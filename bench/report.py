@@ -191,7 +191,8 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
                 next(r["seconds_per_image"] for r in srows if r["setting"] == s and r["batch"] == b) for s in settings
             ]
             ax_sampler.bar([i + k * width for i in range(len(settings))], vals, width, label=f"batch {b}")
-        ax_sampler.set_xticks([i + width * (len(batches) - 1) / 2 for i in range(len(settings))], settings, fontsize=8)
+        labels = [name.replace(" + ", "\n+ ").replace(", ", ",\n") for name in settings]
+        ax_sampler.set_xticks([i + width * (len(batches) - 1) / 2 for i in range(len(settings))], labels, fontsize=8)
         ax_sampler.set_ylabel(f"seconds per image ({report['sampler']['steps']} steps)")
         ax_sampler.set_title("3. Sampler on the shipped model")
         ax_sampler.legend()
