@@ -12,8 +12,9 @@ sums, a difference of a grey level or so.
 
 Waiting is bounded twice: `gather` takes only what is already waiting (plus at most `batch_wait_ms`, 0 by default),
 so a lone job starts at once; and a member that does not reach the sampler within `PATIENCE_S` is left behind to
-run alone. Companions come only from the leader's own queue, so whatever order the queues give (priority lanes)
-is kept between queues; within one, a compatible job may start before an incompatible one ahead of it.
+run alone. Companions come only from the head of the leader's own queue, up to the first job that cannot join:
+the queue is in fair order (`imagine.fair`), and reaching past that job would start a flooding member's later jobs
+before another member's first.
 """
 
 from __future__ import annotations
