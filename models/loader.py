@@ -20,7 +20,6 @@ from diffusers import (
     DDIMScheduler,
     DiffusionPipeline,
     DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
 )
@@ -31,19 +30,21 @@ from models import families, lora, tiny
 from models.clips import tiny as tiny_clips
 from models.families import FLOW_SAMPLERS, Family
 from models.registry import ModelEntry
+from models.samplers import KarrasDPMSolverMultistepScheduler, SafeEulerAncestralDiscreteScheduler
 
 log = logging.getLogger(__name__)
 
-#: Sampler name -> (scheduler class, config overrides). Names follow the A1111 convention.
+#: Sampler name -> (scheduler class, config overrides). Names follow the A1111 convention; `models.samplers` says
+#: why two of them are subclasses.
 SCHEDULERS: dict[str, tuple[Any, dict[str, Any]]] = {
     "euler": (EulerDiscreteScheduler, {"use_karras_sigmas": False}),
-    "euler_a": (EulerAncestralDiscreteScheduler, {}),
+    "euler_a": (SafeEulerAncestralDiscreteScheduler, {}),
     "dpm++_2m": (
         DPMSolverMultistepScheduler,
         {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": False},
     ),
     "dpm++_2m_karras": (
-        DPMSolverMultistepScheduler,
+        KarrasDPMSolverMultistepScheduler,
         {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
     ),
     "ddim": (DDIMScheduler, {}),

@@ -17,9 +17,9 @@ V_PRED = DPMSolverMultistepScheduler(prediction_type="v_prediction", beta_schedu
     ("name", "cls", "karras"),
     [
         ("euler", "EulerDiscreteScheduler", False),
-        ("euler_a", "EulerAncestralDiscreteScheduler", None),
+        ("euler_a", "SafeEulerAncestralDiscreteScheduler", None),
         ("dpm++_2m", "DPMSolverMultistepScheduler", False),
-        ("dpm++_2m_karras", "DPMSolverMultistepScheduler", True),
+        ("dpm++_2m_karras", "KarrasDPMSolverMultistepScheduler", True),
         ("ddim", "DDIMScheduler", None),
     ],
 )

@@ -8,6 +8,12 @@ import logging
 from typing import Any
 
 import pytest
+from diffusers import (
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+)
 from PIL import Image
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
@@ -103,9 +109,9 @@ def test_every_sampler_runs(conn, settings, ctx: WorkerContext, sampler: str) ->
     run_burst(ctx)
     result = queue.fetch_result(conn, job.id)
     assert result is not None and result.spec.sampler == sampler
-    assert type(ctx.pipelines.get(ctx.registry.get("tiny"))[0].pipe.scheduler).__name__.startswith(
-        {"euler": "EulerDiscrete", "euler_a": "EulerAncestral", "ddim": "DDIM"}.get(sampler, "DPMSolverMultistep")
-    )
+    stock = {"euler": EulerDiscreteScheduler, "euler_a": EulerAncestralDiscreteScheduler, "ddim": DDIMScheduler}
+    scheduler = ctx.pipelines.get(ctx.registry.get("tiny"))[0].pipe.scheduler
+    assert isinstance(scheduler, stock.get(sampler, DPMSolverMultistepScheduler))
 
 
 def test_worker_keeps_its_pipeline_across_jobs(conn, redis_url, data_dir, tiny_dir) -> None:
