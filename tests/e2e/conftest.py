@@ -227,11 +227,6 @@ async def stack(
             IMAGINE_PREVIEW_SIZE="32",
             IMAGINE_HEARTBEAT_INTERVAL="1",
             IMAGINE_MAINTENANCE_INTERVAL="2",
-            # One stack serves every e2e test, and its members act in many of them: the moderation tests check the
-            # limits on their own servers, so here they must not run out mid-session.
-            IMAGINE_MEMBER_MAX_ACTIVE="1000",
-            IMAGINE_MEMBER_MAX_PER_HOUR="1000",
-            IMAGINE_GUILD_MAX_QUEUE="1000",
             HF_HUB_OFFLINE="1",
             OMP_NUM_THREADS="1",
             PYTHONUNBUFFERED="1",

@@ -19,7 +19,11 @@ LONG_TOO = {"prompt": "keeps the worker busy too --steps 59", "count": 4}
 
 async def test_a_result_after_15_minutes_replies_in_the_channel(stack: Stack, scene: Scene) -> None:
     fake = stack.fake
-    blocker = await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG)
+    blocker = await fake.wait_for_ack(
+        await fake.slash("imagine", channel_id=scene.channel_id, user_id=scene.bob.id, options=LONG)
+    )
+    # In the queue before ours: the bot handles two requests at once, and ours must not be the one taken first.
+    await stack.wait(lambda: stack.conn.get(f"imagine:message:{blocker.original_message_id}"), "the blocker enqueued")
     inter = await fake.slash(
         "imagine",
         channel_id=scene.channel_id,
