@@ -5,9 +5,12 @@
 - Text: the image model's word-level tokenizer with the motion words appended (old words keep their ids) and its
   2-layer CLIP text encoder, its embedding table grown by the new words; trained on with the UNet.
 - UNet: `UNet3DConditionModel` with the image UNet's spatial shape (channels (32, 64, 64), one layer a block,
-  cross-attention at 8x8 with 4 heads of 16), so the image UNet's weights load into its spatial layers and its
-  temporal layers (a temporal convolution after every ResNet, temporal attention at 8x8 and at the input) start as
-  the identity: training begins from a model that already draws every frame and only has to learn to move it.
+  cross-attention at 8x8 with 4 heads of 16), and like the image UNet it reads coordinates and a text layout beside
+  the latents, here x, y and t and a layout for every frame (`models.clips.unet`: without them nothing in a video
+  UNet knows which frame comes first, so "moving left" and "moving right" look alike). The image UNet's weights
+  load into its spatial layers, first convolution and layout, and its temporal layers (a temporal convolution after
+  every ResNet, temporal attention at 8x8 and at the input) start as the identity: training begins from a model
+  that already draws every frame as the image model would and only has to learn to move it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
 from transformers import CLIPTextModel, PreTrainedTokenizerFast
 
 from models.shapes import architecture as image
@@ -25,6 +29,7 @@ from models.shapes.tokenizer import build_tokenizer
 from models.shapes.world import SIZE
 
 from .captions import vocabulary
+from .unet import COORD_CHANNELS, LAYOUT_CHANNELS, CoordUNet3DConditionModel
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +52,15 @@ def make_vae() -> AutoencoderKL:
 
 def make_unet(
     channels: tuple[int, ...] = (32, 64, 64), head_dim: int = 16, text_width: int = TEXT_WIDTH
-) -> UNet3DConditionModel:
-    """Convolutions at 32 and 16, cross-attention at 8x8; `head_dim` is the width of one attention head.
+) -> CoordUNet3DConditionModel:
+    """Convolutions at 32 and 16, cross-attention at 8x8, coordinates and a text layout in; `head_dim` is the width
+    of one attention head.
 
     (UNet3DConditionModel reads `attention_head_dim` as the width of a head, where UNet2DConditionModel's legacy
     reading is the number of heads: 16 here is the image UNet's 4 heads at 64 channels.)
     """
     levels = len(channels)
-    return UNet3DConditionModel(
+    return CoordUNet3DConditionModel(
         sample_size=SIZE,
         in_channels=LATENT_CHANNELS,
         out_channels=LATENT_CHANNELS,
@@ -72,37 +78,81 @@ def make_train_scheduler() -> DDPMScheduler:
     return image.make_train_scheduler()
 
 
-def inflate(unet: UNet3DConditionModel, source: dict[str, torch.Tensor]) -> list[str]:
-    """Copy the image UNet's weights (`source`, its state dict) into the clip UNet's spatial layers; returns the
-    clip UNet's keys left as made (the temporal ones).
+def inflate(unet: CoordUNet3DConditionModel, source: dict[str, torch.Tensor]) -> list[str]:
+    """Start the clip UNet as the image UNet (`source`, its state dict), frame by frame; returns the clip UNet's
+    keys left as made (the temporal layers, the layout's frame codes, and whatever the image UNet lacks).
 
-    A 1x1 convolution and a linear layer hold the same numbers (the image UNet projects into attention with one,
-    the clip UNet with the other), so those are reshaped. The image UNet's first convolution also reads two
-    coordinate channels (`models.shapes.unet`), which a stock UNet3DConditionModel has no place for: its weights for
-    the latent channels are kept, the coordinates' dropped. Its pooled-text embedding has no place either and is
-    left out; cross-attention carries the text.
+    - Spatial layers: copied. A 1x1 convolution and a linear layer hold the same numbers (the image UNet projects
+      into attention with one, the clip UNet with the other), so those are reshaped.
+    - First convolution: by input group (`conv_in_weight`): latents, x and y, and the layout keep the image
+      UNet's weights; t and any group the image UNet lacks start at zero.
+    - Layout: the image UNet's `TextLayout` weights are the clip layout's MLP as they are, and the frame codes
+      start at zero, so every frame starts with the image model's layout for the prompt (and its learned sense of
+      where "top left" is) and training only has to make the frames differ. Copying the layout rather than
+      starting it afresh keeps the one part of the image model that maps words to places.
+    - Pooled-text embedding (`add_embedding`): copied, like the spatial layers.
+    - Temporal layers: their output projections start at zero (`zero_temporal_outputs`), so with the temporal
+      convolutions (which diffusers already starts as the identity) the clip UNet draws each frame exactly as the
+      image UNet would (a test checks it).
     """
     target = unet.state_dict()
-    copied = {}
+    copied = {"conv_in.weight": conv_in_weight(source, target["conv_in.weight"])}
     for key, value in target.items():
         weight = source.get(key)
-        if weight is None:
+        if key in copied or weight is None:
             continue
-        if (
-            weight.ndim == 4
-            and value.ndim == 4
-            and weight.shape[1] > value.shape[1]
-            and weight.shape[2:] == value.shape[2:]
-        ):
-            weight = weight[:, : value.shape[1]]  # extra input channels (coordinates): dropped
-        if weight.numel() == value.numel():
+        if weight.shape == value.shape or _squeezed(weight.shape) == _squeezed(value.shape):
             copied[key] = weight.reshape(value.shape)
-    unet.load_state_dict(copied, strict=False)
+    copied.update(zero_temporal_outputs(unet))
+    unexpected = unet.load_state_dict(copied, strict=False).unexpected_keys
+    assert not unexpected, unexpected
     left = [k for k in target if k not in copied]
-    spatial_left = [k for k in left if "temp_" not in k and not k.startswith("transformer_in.")]
+    spatial_left = [k for k in left if not _starts_fresh(k)]
     if spatial_left:
         raise ValueError(f"the image UNet does not fit the clip UNet: {spatial_left[:3]}")
     return left
+
+
+def conv_in_weight(source: dict[str, torch.Tensor], clip: torch.Tensor) -> torch.Tensor:
+    """The clip UNet's first convolution from the image UNet's, one named input group at a time.
+
+    The image UNet reads the latents, then x and y (`models.shapes.unet.coordinates`, if it has them), then its
+    layout (if it has one, i.e. `layout.*` weights); the clip UNet reads the latents, x, y, t, then its layout
+    (`models.clips.unet`). Each group the image UNet has keeps its weights; the rest start at zero, so they change
+    nothing until training finds a use for them.
+    """
+    image = source["conv_in.weight"]
+    has_layout = any(k.startswith("layout.") for k in source)
+    layout = LAYOUT_CHANNELS if has_layout else 0
+    coords = image.shape[1] - LATENT_CHANNELS - layout
+    if coords not in (0, 2) or image.shape[0] != clip.shape[0] or image.shape[2:] != clip.shape[2:]:
+        raise ValueError(f"the image UNet's first convolution does not fit the clip UNet's: {tuple(image.shape)}")
+    weight = torch.zeros_like(clip)
+    weight[:, :LATENT_CHANNELS] = image[:, :LATENT_CHANNELS]
+    weight[:, LATENT_CHANNELS : LATENT_CHANNELS + coords] = image[:, LATENT_CHANNELS : LATENT_CHANNELS + coords]
+    if has_layout:
+        weight[:, LATENT_CHANNELS + COORD_CHANNELS :] = image[:, LATENT_CHANNELS + coords :]
+    return weight
+
+
+def zero_temporal_outputs(unet: UNet3DConditionModel) -> dict[str, torch.Tensor]:
+    """Zeros for the output projection of every temporal attention, which makes it the identity (it adds its
+    output to its input); diffusers starts them at random, which would blur a fresh clip UNet's frames together."""
+    return {
+        f"{name}.proj_out.{part}": torch.zeros_like(tensor)
+        for name, module in unet.named_modules()
+        if isinstance(module, TransformerTemporalModel)
+        for part, tensor in module.proj_out.state_dict().items()
+    }
+
+
+def _squeezed(shape: torch.Size) -> tuple[int, ...]:
+    return tuple(n for n in shape if n != 1)
+
+
+def _starts_fresh(key: str) -> bool:
+    """Parts of the clip UNet that the image UNet has no counterpart for, or may lack (an older image model)."""
+    return "temp_" in key or key.startswith(("transformer_in.", "layout."))
 
 
 def grow_text_encoder(encoder: CLIPTextModel, vocab_size: int, seed: int) -> CLIPTextModel:

@@ -44,7 +44,8 @@ def render_card(training: dict[str, Any], evaluation: dict[str, Any]) -> str:
 
 A small text-to-video model trained on this project's own world in motion, on a CPU, by its own recipe
 (`python -m models.clips.train`). It is a stock diffusers `TextToVideoSDPipeline` folder with a
-`UNet3DConditionModel`: load it with `DiffusionPipeline.from_pretrained(folder)`, offline.
+`UNet3DConditionModel` subclass: load it with `models.loader.load_pipeline`, or `import models.clips.unet` and then
+`DiffusionPipeline.from_pretrained(folder)`, offline.
 
 ## The world
 - One shape ({", ".join(SHAPES)}) in one colour ({", ".join(COLORS)}) on a plain background
@@ -58,9 +59,12 @@ A small text-to-video model trained on this project's own world in motion, on a 
 ## The parts
 - VAE and text encoder: the image model's (`models/shapes`), the VAE frozen, the text encoder's vocabulary grown by
   the motion words and trained on with the UNet.
-- UNet: `UNet3DConditionModel` with the image UNet's spatial shape; its spatial layers start from the image UNet's
-  weights, its temporal layers (convolutions and attention across frames) from nothing. v-prediction, cosine
-  schedule; sampled with DPM-Solver++.
+- UNet: a `UNet3DConditionModel` (`models/clips/unet.py`) with the image UNet's spatial shape, which also reads
+  x, y and the frame's place in the clip, a layout the prompt paints for every frame, and the pooled prompt in its
+  time embedding: a stock one has little to tell the first frame from the last. It starts as the image UNet on
+  every frame (its weights; the temporal layers, convolutions and attention across frames, at the identity).
+  v-prediction, cosine schedule, {training.get("high_noise_share", 0):.0%} of the timesteps from the noisiest tenth;
+  sampled with DPM-Solver++.
 
 ## Training budget
 Started from {start}. {training["steps"]:,} steps of {training["batch"]} clips ({training["clips"]:,} clips),

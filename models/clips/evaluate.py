@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 from tqdm import tqdm
 
+from . import unet as _unet  # noqa: F401 - the folder names this UNet class; diffusers needs it imported
 from .captions import canonical
 from .heldout import heldout_scenes
 from .motion import read_clip

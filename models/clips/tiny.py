@@ -1,9 +1,10 @@
 """A tiny randomly initialised clip pipeline (`TextToVideoSDPipeline`), built on demand, for the plumbing.
 
 The clip counterpart of `models.tiny`: every part is the real thing (the clip model's word-level tokenizer, a CLIP
-text encoder, a `UNet3DConditionModel`, a one-level VAE, the shipped schedule), only far smaller and with random
-weights, so eight frames take a fraction of a second on a CPU. It stands in for the shipped clip model until that
-model's weights are trained (the registry's `tiny-clips`, the fallback of `clips`), and in tests.
+text encoder, the clip model's UNet class from `models.clips.unet`, a one-level VAE, the shipped schedule), only far
+smaller and with random weights, so eight frames take a fraction of a second on a CPU. It stands in for the shipped
+clip model until that model's weights are trained (the registry's `tiny-clips`, the fallback of `clips`), and in
+tests.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: Bumped when the recipe changes, so a stale build on disk is rebuilt rather than silently reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 MARKER = "tiny-recipe.json"
 
 

@@ -1,21 +1,28 @@
 """The clip model's recipe: `python -m models.clips.train`.
 
 Starts from the image model (`models/shapes/weights`): its frozen VAE, its text encoder with the motion words
-added, and its UNet's weights in the clip UNet's spatial layers (see `architecture`), so what is left to learn is
-mostly motion. Then v-prediction on the image model's cosine schedule over whole clips, AdamW with warm-up, 10%
-caption dropout, an EMA of the weights, bf16 autocast where the CPU has it. Clips are rendered as they are needed
-(a clip is about a millisecond of Pillow; the frozen VAE encodes a batch in a fraction of a step), so there is no
-data set to build or cache, and the random streams that draw them are part of the checkpoint.
+added, and its UNet's weights in the clip UNet's spatial layers, first convolution, layout and pooled-prompt
+embedding, its temporal layers at the identity (see `architecture.inflate`), so the clip UNet starts by drawing
+every frame as the image model would and what is left to learn is mostly motion. Then v-prediction on the image
+model's cosine schedule over whole clips, a quarter of the timesteps from the noisiest tenth (`Trainer.timesteps`),
+AdamW with warm-up, 10% caption dropout, an EMA of the weights, bf16 autocast where the CPU has it. Clips are
+rendered as they are needed (a clip is about a millisecond of Pillow; the frozen VAE encodes a batch in a fraction of
+a step), so there is no data set to build or cache, and the random streams that draw them are part of the
+checkpoint.
 
 Seeded and resumable: state (weights, EMA, optimizer, step, random states; safetensors and JSON) is checkpointed
 every few minutes to a git-ignored folder, and the EMA weights are exported as a `TextToVideoSDPipeline` folder (what
 the registry points at) every export interval and at the end. `--bench N` times N steps and prints the cost per step
 instead.
 
-Budget (measured with `--bench`, 1 torch thread, bf16 autocast, batch 8 clips x 8 frames of 32x32, the default UNet
-of 2.59M parameters): 4.2-4.3 s of CPU a step, so the default 1,600 steps are about 1 h 55 min of one core. That is
-the whole of issue 7's "under 2 hours"; with two free cores (`--threads 2`) the same steps take less, or `--minutes`
-caps a run and a later run resumes it.
+Budget (measured with `--bench`, 1 torch thread, batch 8 clips x 8 frames of 32x32): 4.2-4.3 s of CPU a step with
+bf16 autocast and the stock UNet3D of 2.59M parameters, so the default 1,600 steps were about 1 h 55 min of one
+core, the whole of issue 7's "under 2 hours". The UNet is now 2.96M parameters (coordinates, the per-frame layout
+and the pooled prompt, `models.clips.unet`) at the same cost within measurement (the UNet's forward and backward on
+a training batch, interleaved with the stock UNet's: 10.1-10.8 s of CPU for either). On a CPU without bf16 (float32;
+the 2-core AMD EPYC this was measured on, its other core training the image model) a step is 10-12 s of CPU, so
+1,600 steps take about five hours: cap a run with `--minutes` (a later run resumes it), and give it both cores
+(`--threads 2`) when they are free.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, UNet3DConditionModel
+from diffusers import AutoencoderKL
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import CLIPTextModel
@@ -44,6 +51,7 @@ from transformers import CLIPTextModel
 from . import architecture
 from .captions import caption
 from .heldout import is_heldout
+from .unet import CoordUNet3DConditionModel
 from .world import FRAMES, ClipScene, random_clip_scene, render_clip
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,7 @@ class Options:
     seed: int
     caption_drop: float
     background_drop: float
+    high_noise_share: float
     checkpoint_minutes: float
     export_minutes: float
     bf16: bool
@@ -89,6 +98,9 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--caption-drop", type=float, default=0.1, help="share of empty prompts (for guidance)")
     p.add_argument("--background-drop", type=float, default=0.15, help="chance a caption leaves out the background")
+    p.add_argument(
+        "--high-noise-share", type=float, default=0.25, help="share of timesteps drawn from the noisiest tenth"
+    )
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--export-minutes", type=float, default=15.0)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
@@ -109,7 +121,7 @@ def parse(argv: list[str] | None = None) -> Options:
     bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
     return Options(
         a.steps, a.minutes, a.batch, a.frames, a.lr, a.warmup, a.seed, a.caption_drop, a.background_drop,
-        a.checkpoint_minutes, a.export_minutes, bf16, a.threads, a.state, a.out, init,
+        a.high_noise_share, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, a.state, a.out, init,
         tuple(int(c) for c in a.channels.split(",")), a.head_dim, a.vae_steps, a.bench,
     )  # fmt: skip
 
@@ -156,7 +168,7 @@ def _digest(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def starting_parts(opts: Options) -> tuple[AutoencoderKL, CLIPTextModel, UNet3DConditionModel, dict]:
+def starting_parts(opts: Options) -> tuple[AutoencoderKL, CLIPTextModel, CoordUNet3DConditionModel, dict]:
     """The VAE, text encoder and UNet training starts from, and where they came from (for training.json)."""
     tokenizer = architecture.make_tokenizer()
     torch.manual_seed(opts.seed)
@@ -170,7 +182,7 @@ def starting_parts(opts: Options) -> tuple[AutoencoderKL, CLIPTextModel, UNet3DC
         text = CLIPTextModel.from_pretrained(opts.init / "text_encoder")
         text = architecture.grow_text_encoder(text, len(tokenizer), opts.seed)
         left = architecture.inflate(unet, load_file(next((opts.init / "unet").glob("*.safetensors"))))
-        log.info("started from the image model in %s (%d temporal tensors new)", opts.init, len(left))
+        log.info("started from the image model in %s (%d tensors new: %s)", opts.init, len(left), _summary(left))
         origin: dict[str, Any] = {"init": str(opts.init.name if opts.init.parent == DEFAULT_INIT.parent else opts.init)}
         origin["init_digest"] = _digest(opts.init)
         meta = opts.init / "training.json"
@@ -181,6 +193,15 @@ def starting_parts(opts: Options) -> tuple[AutoencoderKL, CLIPTextModel, UNet3DC
         text = architecture.make_text_encoder(len(tokenizer))
         origin = {"init": None}
     return vae.eval().requires_grad_(False), text, unet, origin
+
+
+def _summary(keys: list[str]) -> str:
+    """The modules new tensors belong to, by kind: "temporal 300, layout.frames 1"."""
+    kinds: dict[str, int] = {}
+    for key in keys:
+        kind = "temporal" if "temp_" in key or key.startswith("transformer_in.") else key.rsplit(".", 1)[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{kind} {count}" for kind, count in kinds.items())
 
 
 def _vae_from_scratch(opts: Options) -> AutoencoderKL:
@@ -236,7 +257,7 @@ class Trainer:
             prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",
         ).input_ids  # fmt: skip
-        t = torch.randint(0, self.noise.config.num_train_timesteps, (opts.batch,), generator=self.gen)
+        t = self.timesteps(opts.batch)
         noise = torch.randn(x0.shape, generator=self.gen)
         a = self.alphas[t].sqrt().view(-1, 1, 1, 1, 1)
         s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1, 1)
@@ -252,6 +273,21 @@ class Trainer:
         self.step_count += 1
         self._update_ema()
         return loss.item()
+
+    def timesteps(self, batch: int) -> torch.Tensor:
+        """Uniform timesteps, with a share (`--high-noise-share`) drawn again from the noisiest tenth of the schedule.
+
+        Where the shape goes, in every frame, is settled in the first sampling steps: from about t=900 down the
+        noisy clip already shows the blobs, and the model reads their places from the pixels rather than from
+        "moving left". Uniform sampling gives the steps where only the words can say where (pure noise in, a path
+        across the frames out) a few percent of training; the image model, trained that way, learned colour and size
+        but never position (`models.shapes.train.Trainer.timesteps`, the same draw).
+        """
+        total = self.noise.config.num_train_timesteps
+        t = torch.randint(0, total, (batch,), generator=self.gen)
+        noisiest = torch.rand(batch, generator=self.gen) < self.opts.high_noise_share
+        t[noisiest] = torch.randint(total * 9 // 10, total, (int(noisiest.sum()),), generator=self.gen)
+        return t
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -305,10 +341,10 @@ class Trainer:
 
     def load_exported(self, folder: Path) -> None:
         """Resume from exported weights alone: EMA weights become both live and EMA copies, the optimizer is new."""
-        unet = UNet3DConditionModel.from_pretrained(folder / "unet")
+        unet = load_file(next((folder / "unet").glob("*.safetensors")))
         text = CLIPTextModel.from_pretrained(folder / "text_encoder")
         for target in (self.unet, self.ema_unet):
-            target.load_state_dict(unet.state_dict())
+            target.load_state_dict(unet)
         for target in (self.text_encoder, self.ema_text):
             target.load_state_dict(text.state_dict())
         meta = json.loads((folder / "training.json").read_text())
@@ -326,6 +362,7 @@ class Trainer:
             "train_seconds": round(self.seconds),
             "batch": self.opts.batch,
             "lr": self.opts.lr,
+            "high_noise_share": self.opts.high_noise_share,
             "bf16_autocast": self.opts.bf16,
             "threads": torch.get_num_threads(),
             "seed": self.opts.seed,

@@ -1,4 +1,4 @@
-"""models/clips/architecture.py: the image model's weights carry over into the clip model."""
+"""models/clips/architecture.py: the image model's weights carry over into the clip model, which starts as it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from models.clips import architecture, train
+from models.clips.unet import LAYOUT_CHANNELS
 from models.shapes import architecture as image
 
 
@@ -16,15 +17,59 @@ def test_the_image_unet_fills_the_clip_unets_spatial_layers() -> None:
     source = image.make_unet()
     clip = architecture.make_unet()
     left = architecture.inflate(clip, source.state_dict())
-    assert left and all("temp_" in k or k.startswith("transformer_in.") for k in left)
-    # The image UNet's first convolution also reads two coordinate channels: their weights are dropped.
-    assert source.conv_in.weight.shape[1] == clip.conv_in.weight.shape[1] + 2
-    assert torch.equal(clip.conv_in.weight, source.conv_in.weight[:, :4])
+    assert left and all("temp_" in k or k.startswith("transformer_in.") for k in left if k != "layout.frames")
     projection = clip.mid_block.attentions[0].proj_in.weight
     assert torch.equal(projection, source.mid_block.attentions[0].proj_in.weight.reshape(projection.shape))
+    assert torch.equal(clip.add_embedding.proj.weight, source.add_embedding.proj.weight)  # the pooled prompt
     # The same number of heads as the image UNet, so attention computes what it computed there.
     heads = clip.down_blocks[-1].attentions[0].transformer_blocks[0].attn1.heads
     assert heads == source.down_blocks[-1].attentions[0].transformer_blocks[0].attn1.heads
+
+
+def test_the_first_convolution_is_copied_by_input_group_and_t_starts_at_zero() -> None:
+    torch.manual_seed(0)
+    source = image.make_unet()
+    clip = architecture.make_unet()
+    architecture.inflate(clip, source.state_dict())
+    old, new = source.conv_in.weight, clip.conv_in.weight
+    # image: latents 4, x y 2, layout 16; clip: latents 4, x y t 3, layout 16
+    assert old.shape[1] == 4 + 2 + LAYOUT_CHANNELS and new.shape[1] == 4 + 3 + LAYOUT_CHANNELS
+    assert torch.equal(new[:, :6], old[:, :6])
+    assert torch.equal(new[:, 6], torch.zeros_like(new[:, 6]))
+    assert torch.equal(new[:, 7:], old[:, 6:])
+    # Every frame starts with the image model's layout: the same MLP, and frame codes at zero.
+    assert torch.equal(clip.layout.mlp[3].weight, source.layout.mlp[3].weight)
+    assert not clip.layout.frames.any()
+
+
+def test_an_image_model_without_coordinates_or_layout_leaves_those_channels_at_zero() -> None:
+    torch.manual_seed(0)
+    weights = {k: v for k, v in image.make_unet().state_dict().items() if not k.startswith("layout.")}
+    weights["conv_in.weight"] = weights["conv_in.weight"][:, :4].clone()
+    clip = architecture.make_unet()
+    left = architecture.inflate(clip, weights)
+    assert "layout.mlp.1.weight" in left
+    assert torch.equal(clip.conv_in.weight[:, :4], weights["conv_in.weight"])
+    assert not clip.conv_in.weight[:, 4:].any()
+    with pytest.raises(ValueError, match="first convolution"):
+        architecture.inflate(architecture.make_unet(), {**weights, "conv_in.weight": weights["conv_in.weight"][:, :3]})
+
+
+def test_an_inflated_clip_unet_draws_every_frame_as_the_image_unet_does() -> None:
+    """Temporal layers at the identity, t unused, the layout the same on every frame: nothing moves yet."""
+    torch.manual_seed(0)
+    source = image.make_unet().eval()
+    clip = architecture.make_unet().eval()
+    architecture.inflate(clip, source.state_dict())
+    sample, text, t = (
+        torch.randn(2, 4, 3, 32, 32),
+        torch.randn(2, 77, architecture.TEXT_WIDTH),
+        torch.tensor([999, 400]),
+    )
+    with torch.no_grad():
+        video = clip(sample, t, encoder_hidden_states=text).sample
+        frames = [source(sample[:, :, f], t, encoder_hidden_states=text).sample for f in range(3)]
+    assert torch.allclose(video, torch.stack(frames, dim=2), atol=1e-4)
 
 
 def test_the_text_encoder_keeps_its_words_and_learns_new_ones() -> None:

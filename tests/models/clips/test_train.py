@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from diffusers import DiffusionPipeline
 from safetensors.torch import load_file
 
-from models.clips import train
+from models.clips import architecture, train
+from models.clips.unet import CoordUNet3DConditionModel
+from tests.models.clips.test_unet import assert_loads_in_a_fresh_process
 
 TINY = ["--init", "none", "--channels", "16,16", "--head-dim", "8", "--vae-steps", "3", "--batch", "2",
         "--frames", "4", "--threads", "1", "--warmup", "2"]  # fmt: skip
@@ -30,6 +33,7 @@ def test_smoke_training_exports_a_video_pipeline_and_resumes_exactly(tmp_path: P
     straight = run(tmp_path, "straight", 4)
     meta = json.loads((straight / "training.json").read_text())
     assert meta["steps"] == 4 and meta["clips"] == 8 and meta["frames"] == 4 and meta["init"] is None
+    assert meta["high_noise_share"] == 0.25
     assert json.loads((straight / "model_index.json").read_text())["_class_name"] == "TextToVideoSDPipeline"
 
     run(tmp_path, "split", 2)
@@ -43,6 +47,34 @@ def test_smoke_training_exports_a_video_pipeline_and_resumes_exactly(tmp_path: P
     out = pipe("a red circle moving right", num_frames=3, num_inference_steps=2, output_type="pil")
     assert type(pipe).__name__ == "TextToVideoSDPipeline" and len(out.frames[0]) == 3
     assert out.frames[0][0].size == (32, 32)
+    assert type(pipe.unet) is CoordUNet3DConditionModel
+    assert_loads_in_a_fresh_process(straight)
+
+
+def test_training_resumes_from_exported_weights_when_the_state_is_gone(tmp_path: Path) -> None:
+    first = unet_weights(run(tmp_path, "run", 2))
+    for name in ("state.json", "state.safetensors"):
+        (tmp_path / "run" / "state" / name).unlink()
+    out = run(tmp_path, "run", 3)
+    assert json.loads((out / "training.json").read_text())["steps"] == 3
+    assert unet_weights(out).keys() == first.keys()
+
+
+def test_a_share_of_timesteps_comes_from_the_noisiest_tenth() -> None:
+    """`--high-noise-share`: the steps where only the words can say where things go are trained on, not skipped."""
+
+    def draw(share: float) -> torch.Tensor:
+        trainer = SimpleNamespace(
+            noise=architecture.make_train_scheduler(),
+            opts=SimpleNamespace(high_noise_share=share),
+            gen=torch.Generator().manual_seed(0),
+        )
+        return train.Trainer.timesteps(trainer, 4000)  # type: ignore[arg-type]
+
+    assert (draw(1.0) >= 900).all()
+    uniform, mixed = (draw(0.0) >= 900).float().mean(), (draw(0.25) >= 900).float().mean()
+    assert 0.08 < uniform < 0.12 and 0.28 < mixed < 0.37  # 10%, then 25% + 75% of 10%
+    assert draw(0.25).min() < 100
 
 
 def test_bench_prints_the_cost_per_step_and_saves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
