@@ -11,8 +11,10 @@ import math
 
 from PIL import Image, PngImagePlugin
 
-#: zlib level for results: a good size/speed trade for small images; fixed so output bytes are stable.
-PNG_COMPRESS_LEVEL = 6
+#: zlib level for results, fixed so output bytes are stable. 4 rather than zlib's default 6: on the shipped model's
+#: 128x128 results it takes half the time (2.0 against 3.7 ms) for files 4% larger; 1 would save 0.7 ms more for
+#: files 25% larger.
+PNG_COMPRESS_LEVEL = 4
 
 
 def upscale(image: Image.Image, factor: int) -> Image.Image:

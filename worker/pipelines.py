@@ -5,6 +5,7 @@ The least recently used pipeline is dropped when a new model would exceed the ca
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 import time
@@ -17,6 +18,7 @@ import torch
 
 from models import families
 from models.families import Family
+from models.loader import make_scheduler
 from models.registry import ModelEntry
 from worker import safety
 
@@ -38,6 +40,20 @@ class Resident:
     uses: int = field(default=0)
     family: Family | None = None
     checker: safety.Checker | None = None
+    #: A scheduler per sampler name, built once; jobs get copies (`scheduler`).
+    samplers: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def scheduler(self, sampler: str) -> Any:
+        """A fresh scheduler for `sampler` on this model's config (fresh: a multistep sampler keeps state).
+
+        A copy of one built once: `from_config` inspects signatures, registers the config and computes the noise
+        tables, about 2.5 ms a job on a busy CPU, where a copy takes a sixth of that.
+        """
+        prototype = self.samplers.get(sampler)
+        if prototype is None:
+            prototype = make_scheduler(sampler, self.scheduler_config, self.family)
+            self.samplers[sampler] = prototype
+        return copy.deepcopy(prototype)
 
 
 class PipelineCache:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 from typing import Any
 
 import pytest
+import torch
 from diffusers import (
     DDIMScheduler,
     DPMSolverMultistepScheduler,
@@ -18,9 +20,10 @@ from PIL import Image
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imagine import keys, queue
+from imagine import keys, progress, queue
 from imagine.contract import Done, Failed, JobSpec, Progress, Requester, Started
 from tests.helpers import events_of, make_settings, run_burst
+from worker import jobs
 from worker.context import WorkerContext
 from worker.encoding import read_parameters
 
@@ -186,3 +189,49 @@ def test_the_interaction_token_is_never_logged_nor_kept(conn, settings, ctx: Wor
     assert secret.encode() not in b"".join(conn.hvals(keys.job(job.id)))
     # The queue payload does carry it: the worker needs it to post.
     assert job.args[0]["requester"]["interaction_token"] == secret
+
+
+def _report_steps(
+    ctx: WorkerContext, monkeypatch: pytest.MonkeyPatch, total: int, seconds_per_step: float
+) -> tuple[list[Progress], list[float]]:
+    """A `_Reporter` over `total` steps of the tiny model on a fake clock: (the events in Redis, when each round
+    trip went, in fake seconds)."""
+    pipe = ctx.pipelines.get(ctx.registry.get("tiny"))[0].pipe
+    side = 32 // pipe.vae_scale_factor
+    latents = torch.zeros(1, pipe.vae.config.latent_channels, side, side)
+    now = [0.0]
+    trips: list[float] = []
+    publish = progress.publish_many
+
+    def counted(conn: Any, events: Any) -> None:
+        if events:
+            trips.append(now[0])
+        publish(conn, events)
+
+    monkeypatch.setattr(jobs.progress, "publish_many", counted)
+    reporter = jobs._Reporter(ctx, "reported", total=total, clock=lambda: now[0])
+    with torch.no_grad():  # as on the sampler's side
+        for index in range(total):
+            now[0] += seconds_per_step
+            reporter(pipe, index, None, {"latents": latents})
+    reporter.flush()  # as `_run` does when the sampler returns
+    return [e for _, e in progress.read(ctx.conn, "reported") if isinstance(e, Progress)], trips
+
+
+def test_a_fast_sampler_gets_every_step_and_a_preview_in_two_round_trips(conn, ctx: WorkerContext, monkeypatch) -> None:
+    # 20 steps in 0.4 s: steps 1 and 2 go with the preview (step 2), the rest with the last step.
+    steps, trips = _report_steps(ctx, monkeypatch, total=20, seconds_per_step=0.02)
+    assert [e.step for e in steps] == list(range(1, 21))
+    assert [e.step for e in steps if e.preview_png] == [2]
+    assert trips == pytest.approx([0.04, 0.4])
+
+
+def test_a_slow_sampler_publishes_twice_a_second_and_a_preview_per_interval(
+    conn, ctx: WorkerContext, monkeypatch
+) -> None:
+    steps, trips = _report_steps(ctx, monkeypatch, total=16, seconds_per_step=0.25)
+    assert [e.step for e in steps] == list(range(1, 17))
+    # preview_every=2, then no sooner than progress_interval (2 s) after the last: steps 2 (0.5 s) and 10 (2.5 s).
+    assert [e.step for e in steps if e.preview_png] == [2, 10]
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *trips])]  # no event waits longer than FLUSH_S
+    assert trips[-1] == pytest.approx(4.0) and max(gaps) <= jobs._Reporter.FLUSH_S + 1e-9

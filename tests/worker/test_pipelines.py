@@ -1,13 +1,17 @@
-"""worker/pipelines.py: the LRU keeps pipelines resident and drops the least recently used."""
+"""worker/pipelines.py: the LRU keeps pipelines resident and drops the least recently used; fresh samplers."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
+import torch
+from diffusers import DPMSolverMultistepScheduler
 
+from models import loader
 from models.registry import ModelEntry
-from worker.pipelines import PipelineCache
+from worker import pipelines
+from worker.pipelines import PipelineCache, Resident
 
 
 def _entry(name: str, steps: int = 4) -> ModelEntry:
@@ -46,3 +50,23 @@ def test_a_changed_entry_is_reloaded() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         PipelineCache(_loader([]), capacity=0)
+
+
+def test_every_job_gets_a_fresh_sampler_built_once_per_name(monkeypatch) -> None:
+    built: list[str] = []
+
+    def make(name: str, config: object, family: object = None) -> object:
+        built.append(name)
+        return loader.make_scheduler(name, config, family)
+
+    monkeypatch.setattr(pipelines, "make_scheduler", make)
+    config = DPMSolverMultistepScheduler(beta_schedule="scaled_linear").config
+    resident = Resident(_entry("a"), pipe=None, scheduler_config=config, load_s=0.0)
+    first, second = resident.scheduler("dpm++_2m"), resident.scheduler("dpm++_2m")
+    assert first is not second and dict(first.config) == dict(loader.make_scheduler("dpm++_2m", config).config)
+    # A multistep sampler keeps state while it samples: what one job does to its copy stays there.
+    first.set_timesteps(4)
+    first.step(torch.zeros(1, 4, 8, 8), first.timesteps[0], torch.zeros(1, 4, 8, 8))
+    assert len(second.timesteps) != 4 and second.step_index is None and second.model_outputs[-1] is None
+    resident.scheduler("euler")
+    assert built == ["dpm++_2m", "euler"]

@@ -1,16 +1,20 @@
-"""worker/worker.py as real processes: `imagine worker` twice on one queue, each job run exactly once."""
+"""worker/worker.py as real processes: `imagine worker` twice on one queue, each job run exactly once; heartbeats."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
+from typing import Any
 
 import pytest
+import redis
 from rq import Worker
 
 from imagine import keys, queue
 from imagine.contract import JobSpec, Started
 from tests.helpers import events_of, start_worker, wait_for
+from worker.worker import ImagineWorker
 
 pytestmark = pytest.mark.slow
 
@@ -59,3 +63,25 @@ def test_two_worker_processes_share_one_queue_and_run_each_job_once(conn, settin
         assert loads[0] is True and not any(loads[1:]), by_worker
     # Workers told the bot which models they have.
     assert b"tiny" in conn.hkeys(keys.MODELS)
+
+
+def test_a_heartbeat_is_one_round_trip_that_keeps_the_worker_alive(redis_url, ctx, monkeypatch) -> None:
+    with redis.Redis.from_url(redis_url) as client:
+        worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=dataclasses.replace(ctx, conn=client), sweep=False)
+        single: list[tuple[Any, ...]] = []  # commands sent on their own, each a round trip (a pipeline's are not)
+        send = client.execute_command
+
+        def counted(*args: Any, **options: Any) -> Any:
+            single.append(args)
+            return send(*args, **options)
+
+        monkeypatch.setattr(client, "execute_command", counted)
+        worker.heartbeat()
+        assert single == []
+        assert client.hget(worker.key, "last_heartbeat")
+        assert client.ttl(worker.key) > ctx.settings.worker_ttl  # RQ's worker_ttl + 60
+        with client.pipeline() as pipe:  # inside RQ's own pipelines it adds to them as before
+            worker.heartbeat(7, pipeline=pipe)
+            assert len(pipe) == 3
+            pipe.execute()
+        assert 0 < client.ttl(worker.key) <= 7
