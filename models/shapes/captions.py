@@ -38,6 +38,11 @@ BACKGROUND_FORMS: tuple[str, ...] = ("on a {bg} background", ", {bg} background"
 
 def caption(scene: Scene, rng: random.Random, drop: float = 0.0) -> str:
     """One phrasing of the scene; each of size, position and background is left out with probability drop."""
+    return described(scene, rng, drop)[0]
+
+
+def described(scene: Scene, rng: random.Random, drop: float = 0.0) -> tuple[str, dict[str, str | None]]:
+    """`caption`, and the attributes it names (None for one it leaves out): the trainer's labels for the text."""
     size = "" if rng.random() < drop else rng.choice(SIZE_WORDS[scene.size]) + " "
     article = "a " if rng.random() < 0.6 else ""
     subject = f"{article}{size}{rng.choice(COLOR_WORDS[scene.color])} {scene.shape}"
@@ -52,7 +57,14 @@ def caption(scene: Scene, rng: random.Random, drop: float = 0.0) -> str:
     else:
         parts = [f"{bg_name} background with", subject, pos] if background else [subject, pos]
     text = " ".join(p for p in parts if p)
-    return _articles(" ".join(text.replace(" ,", ",").replace(",,", ",").split()))
+    named = {
+        "color": scene.color,
+        "shape": scene.shape,
+        "size": scene.size if size else None,
+        "position": scene.position if pos else None,
+        "background": scene.background if background else None,
+    }
+    return _articles(" ".join(text.replace(" ,", ",").replace(",,", ",").split())), named
 
 
 def _articles(text: str) -> str:

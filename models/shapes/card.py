@@ -30,6 +30,13 @@ def _table(evaluation: dict) -> str:
     return head + "\n" + "\n".join(rows)
 
 
+def _history(events: list[dict]) -> str:
+    """What changed along the way (parts grown or started afresh): a resumed model has a past worth reading."""
+    if not events:
+        return ""
+    return "\nAlong the way:\n" + "\n".join(f"- step {e['step']:,}: {e['event']}" for e in events) + "\n"
+
+
 def render_card(training: dict, evaluation: dict) -> str:
     minutes = training["train_seconds"] / 60
     timing = evaluation.get("seconds_per_image", {})
@@ -54,15 +61,20 @@ A small text-to-image model trained on this project's own procedural world, on a
 ## The parts
 - VAE: one level, no downsampling (a {SIZE}x{SIZE} picture is a {SIZE}x{SIZE}x4 latent): the UNet works at the
   picture's own resolution. Trained first, then frozen.
-- Text: a word-level tokenizer and a 2-layer CLIP text transformer (width 128) trained from scratch with the UNet.
-- UNet: `UNet2DConditionModel`, channels (32, 64, 64), cross-attention at 8x8, pooled text added to the time
-  embedding (`addition_embed_type="text"`). v-prediction, cosine schedule; sampled with DPM-Solver++.
+- Text: a word-level tokenizer and a 2-layer CLIP text transformer (width 128) trained from scratch with the UNet,
+  kept honest by a training-only probe that names each caption's attributes from its token states
+  (`models/shapes/attributes.py`, weight {training.get("probe_weight", "-")}).
+- UNet: `UNet2DConditionModel` (subclassed in `models/shapes/unet.py`), channels (32, 64, 64), cross-attention at
+  8x8, pooled text added to the time embedding (`addition_embed_type="text"`), and two extra inputs: the pixel's
+  coordinates and a coarse text layout (every token paints 16 maps on an 8x8 grid; the maps add up). v-prediction,
+  cosine schedule, {training.get("high_noise_share", 0):.0%} of timesteps drawn again from the noisiest tenth;
+  sampled with DPM-Solver++.
 
 ## Training budget
 {training["steps"]:,} steps of batch {training["batch"]} ({training["samples"]:,} samples), {minutes:.0f} minutes of
 training on a shared 2-core CPU (bf16 autocast: {training["bf16_autocast"]}), AdamW lr {training["lr"]}, EMA of the
 weights, seed {training["seed"]}.
-
+{_history(training.get("history", []))}
 ## Evaluation
 `python -m models.shapes.evaluate`: {evaluation["prompts"]["seen"]} held-out prompts of seen colour-shape pairs and
 {evaluation["prompts"]["unseen"]} of unseen pairs, seeds fixed, {evaluation["steps"]} steps, guidance

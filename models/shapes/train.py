@@ -28,13 +28,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
+from safetensors.torch import load_file
 from tqdm import tqdm
 from transformers import CLIPTextModel
 
 from . import architecture
-from .captions import caption
+from .attributes import AttributeProbe, encode_labels
+from .captions import described
 from .heldout import is_heldout
-from .unet import CoordUNet2DConditionModel
 from .world import SIZE, random_scene, render
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class Options:
     vae_steps: int
     caption_drop: float
     attribute_drop: float
+    high_noise_share: float
+    probe_weight: float
+    reset_text: bool
     checkpoint_minutes: float
     export_minutes: float
     bf16: bool
@@ -76,6 +80,16 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--vae-steps", type=int, default=1500)
     p.add_argument("--caption-drop", type=float, default=0.1, help="share of empty prompts (for guidance)")
     p.add_argument("--attribute-drop", type=float, default=0.15, help="chance a caption leaves out an attribute")
+    p.add_argument(
+        "--high-noise-share", type=float, default=0.25, help="share of timesteps drawn from the noisiest tenth"
+    )
+    p.add_argument("--probe-weight", type=float, default=0.1, help="weight of the text encoder's attribute probe loss")
+    p.add_argument(
+        "--reset-text-encoder",
+        dest="reset_text",
+        action="store_true",
+        help="start the text encoder afresh on resume (the UNet keeps its weights); see Trainer.reset_text_encoder",
+    )
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--export-minutes", type=float, default=15.0)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
@@ -100,6 +114,9 @@ def parse(argv: list[str] | None = None) -> Options:
         a.vae_steps,
         a.caption_drop,
         a.attribute_drop,
+        a.high_noise_share,
+        a.probe_weight,
+        a.reset_text,
         a.checkpoint_minutes,
         a.export_minutes,
         bf16,
@@ -193,7 +210,13 @@ class Trainer:
         self.text_encoder = architecture.make_text_encoder(len(self.tokenizer))
         self.ema_unet = deepcopy(self.unet).requires_grad_(False)
         self.ema_text = deepcopy(self.text_encoder).requires_grad_(False)
-        params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        self.probe = AttributeProbe(architecture.TEXT_WIDTH)
+        self.probe_losses: list[float] = []
+        self.ema_start = 0
+        self.history: list[dict] = []
+        """Changes made to the model along the way (architecture grown, parts started afresh), for the card."""
+        """Step the EMA's warm-up counts from: 0, or the step the text encoder was last started afresh."""
+        params = [*self.unet.parameters(), *self.text_encoder.parameters(), *self.probe.parameters()]
         self.opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
         self.rng = random.Random(opts.seed + 1)
         self.gen = torch.Generator().manual_seed(opts.seed + 2)
@@ -206,10 +229,12 @@ class Trainer:
             group["lr"] = opts.lr * min(1.0, (self.step_count + 1) / opts.warmup)
         idx = torch.randint(0, len(self.latents), (opts.batch,), generator=self.gen)
         x0 = self.latents[idx]
-        prompts = [
-            "" if self.rng.random() < opts.caption_drop else caption(self.scenes[i], self.rng, opts.attribute_drop)
+        captions = [
+            None if self.rng.random() < opts.caption_drop else described(self.scenes[i], self.rng, opts.attribute_drop)
             for i in idx.tolist()
         ]
+        prompts = ["" if d is None else d[0] for d in captions]
+        labels = encode_labels([None if d is None else d[1] for d in captions])
         ids = self.tokenizer(
             prompts,
             padding="max_length",
@@ -217,7 +242,7 @@ class Trainer:
             truncation=True,
             return_tensors="pt",
         ).input_ids
-        t = torch.randint(0, self.noise.config.num_train_timesteps, (opts.batch,), generator=self.gen)
+        t = self.timesteps(opts.batch)
         noise = torch.randn(x0.shape, generator=self.gen)
         a = self.alphas[t].sqrt().view(-1, 1, 1, 1)
         s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1)
@@ -226,17 +251,34 @@ class Trainer:
             text = self.text_encoder(ids)[0]
             pred = self.unet(noisy, t, encoder_hidden_states=text).sample
         loss = F.mse_loss(pred.float(), target)
+        probe_loss = self.probe.loss(text, labels)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + opts.probe_weight * probe_loss).backward()
         torch.nn.utils.clip_grad_norm_(list(self.unet.parameters()) + list(self.text_encoder.parameters()), 1.0)
         self.opt.step()
         self.step_count += 1
         self._update_ema()
+        self.probe_losses.append(probe_loss.item())
         return loss.item()
+
+    def timesteps(self, batch: int) -> torch.Tensor:
+        """Uniform timesteps, with a share drawn again from the noisiest tenth of the schedule.
+
+        Where a shape goes is settled in the first sampling steps: from about t=900 down, the noisy input already
+        shows the blob, so the model reads its place from the pixels rather than from "top left". Uniform sampling
+        gives the steps where only the words can say where (pure noise in, layout out) a few percent of training;
+        the model then learned colour and size but never position.
+        """
+        total = self.noise.config.num_train_timesteps
+        t = torch.randint(0, total, (batch,), generator=self.gen)
+        noisiest = torch.rand(batch, generator=self.gen) < self.opts.high_noise_share
+        t[noisiest] = torch.randint(total * 9 // 10, total, (int(noisiest.sum()),), generator=self.gen)
+        return t
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = min(0.999, (1 + self.step_count) / (10 + self.step_count))
+        since = self.step_count - self.ema_start
+        decay = min(0.999, (1 + since) / (10 + since))
         for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder)):
             for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
                 pe.lerp_(pl, 1 - decay)
@@ -252,8 +294,11 @@ class Trainer:
                 "text_encoder": self.text_encoder.state_dict(),
                 "ema_unet": self.ema_unet.state_dict(),
                 "ema_text": self.ema_text.state_dict(),
+                "probe": self.probe.state_dict(),
                 "opt": self.opt.state_dict(),
                 "step": self.step_count,
+                "ema_start": self.ema_start,
+                "history": self.history,
                 "seconds": self.seconds,
                 "rng": self.rng.getstate(),
                 "gen": self.gen.get_state(),
@@ -268,21 +313,53 @@ class Trainer:
         self.text_encoder.load_state_dict(state["text_encoder"])
         self.ema_unet.load_state_dict(state["ema_unet"])
         self.ema_text.load_state_dict(state["ema_text"])
-        self.opt.load_state_dict(state["opt"])
+        if "probe" in state:
+            self.probe.load_state_dict(state["probe"])
+            self.opt.load_state_dict(state["opt"])
+        else:  # a state from before the probe: its optimizer has no place for the probe's parameters
+            self._load_optimizer_without_probe(state["opt"])
         self.step_count, self.seconds = state["step"], state["seconds"]
+        self.ema_start = state.get("ema_start", 0)
+        self.history = state.get("history", [])
         self.rng.setstate(state["rng"])
         self.gen.set_state(state["gen"])
 
+    def reset_text_encoder(self) -> None:
+        """Start the text encoder (and its EMA, its Adam moments, the probe) afresh; the UNet keeps what it knows.
+
+        For an encoder that has collapsed words the UNet never used (see `attributes`): the probe alone could not
+        pull "right", "top" and "bottom" apart again in 300 steps, while a fresh encoder trained with it from the
+        first step keeps them apart. The EMA restarts its warm-up so exports follow the new encoder quickly.
+        """
+        torch.manual_seed(self.opts.seed + self.step_count)
+        fresh = architecture.make_text_encoder(len(self.tokenizer))
+        self.text_encoder.load_state_dict(fresh.state_dict())
+        self.ema_text.load_state_dict(fresh.state_dict())
+        self.probe.load_state_dict(AttributeProbe(architecture.TEXT_WIDTH).state_dict())
+        for param in [*self.text_encoder.parameters(), *self.probe.parameters()]:
+            self.opt.state.pop(param, None)
+        self.ema_start = self.step_count
+        self.history.append({"step": self.step_count, "event": "text encoder started afresh"})
+
+    def _load_optimizer_without_probe(self, saved: dict) -> None:
+        """Adam's moments for the UNet and text encoder from `saved`; the probe's start empty."""
+        current = self.opt.state_dict()  # the probe's parameters come last, so the saved indices still fit
+        current["state"] = saved["state"]
+        self.opt.load_state_dict(current)
+
     def load_exported(self, folder: Path) -> None:
         """Resume from committed weights alone: EMA weights become both live and EMA copies."""
-        unet = CoordUNet2DConditionModel.from_pretrained(folder / "unet")
+        unet = load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
         text = CLIPTextModel.from_pretrained(folder / "text_encoder")
         for target in (self.unet, self.ema_unet):
-            target.load_state_dict(unet.state_dict())
+            fresh = warm_start(target, unet)
+        if fresh:
+            log.info("parts new since %s start as made: %s", folder, ", ".join(fresh))
         for target in (self.text_encoder, self.ema_text):
             target.load_state_dict(text.state_dict())
         meta = json.loads((folder / "training.json").read_text())
         self.step_count, self.seconds = meta["steps"], meta["train_seconds"]
+        self.history = meta.get("history", [])
 
     def export(self, folder: Path) -> None:
         pipe = architecture.assemble(self.vae, self.ema_text, self.ema_unet)
@@ -296,8 +373,34 @@ class Trainer:
             "bf16_autocast": self.opts.bf16,
             "scenes": self.opts.scenes,
             "seed": self.opts.seed,
+            "high_noise_share": self.opts.high_noise_share,
+            "probe_weight": self.opts.probe_weight,
+            "history": self.history,
         }
         (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def warm_start(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
+    """Load `source` into `model` where it fits, so an architecture can grow without losing what was learned.
+
+    A first convolution that now reads more input channels keeps its old weights for the old channels and starts
+    at zero for the new ones (the output is unchanged until training finds a use for them); parameters the source
+    lacks keep their fresh initialisation. Returns the names of those fresh parameters.
+    """
+    target = model.state_dict()
+    loaded, fresh = {}, []
+    for key, value in target.items():
+        old = source.get(key)
+        if old is not None and old.shape == value.shape:
+            loaded[key] = old
+        elif old is not None and old.ndim == 4 and old.shape[1] < value.shape[1] and old.shape[2:] == value.shape[2:]:
+            grown = torch.zeros_like(value)
+            grown[:, : old.shape[1]] = old
+            loaded[key] = grown
+        else:
+            fresh.append(key)
+    model.load_state_dict(loaded, strict=False)
+    return sorted({key.rsplit(".", 1)[0] for key in fresh})
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -349,6 +452,9 @@ def main(argv: list[str] | None = None) -> None:
     elif (opts.out / "training.json").exists():
         trainer.load_exported(opts.out)
         log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
+    if opts.reset_text:
+        trainer.reset_text_encoder()
+        log.info("text encoder started afresh at step %d", trainer.step_count)
     start = time.monotonic()
     last_checkpoint = last_export = start
     bar = tqdm(total=opts.steps, initial=trainer.step_count, desc="unet", smoothing=0.05)
@@ -360,7 +466,12 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
         if trainer.step_count % 50 == 0:
             bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-            log.info("step %d loss %.4f", trainer.step_count, sum(losses[-50:]) / len(losses[-50:]))
+            log.info(
+                "step %d loss %.4f text probe %.3f",
+                trainer.step_count,
+                sum(losses[-50:]) / len(losses[-50:]),
+                sum(trainer.probe_losses[-50:]) / len(trainer.probe_losses[-50:]),
+            )
         now = time.monotonic()
         if now - last_checkpoint > opts.checkpoint_minutes * 60:
             trainer.save_state(state_path)

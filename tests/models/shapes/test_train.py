@@ -69,3 +69,20 @@ def test_train_resumes_from_exported_weights_when_the_state_is_gone(tmp_path: Pa
     run(tmp_path, 2)
     (tmp_path / "state" / "state.pt").unlink()
     assert run(tmp_path, 3)["steps"] == 3
+
+
+def test_reset_text_encoder_starts_the_encoder_afresh_and_keeps_the_unet(tmp_path: Path) -> None:
+    run(tmp_path, 2)
+    before = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    train.main(
+        ["--scenes", "96", "--vae-steps", "3", "--steps", "2", "--batch", "8", "--reset-text-encoder"]
+        + ["--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")]
+    )
+    after = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    assert after["step"] == 2 and after["ema_start"] == 2
+    assert after["history"] == [{"step": 2, "event": "text encoder started afresh"}]
+    for key, value in before["unet"].items():
+        assert torch.equal(value, after["unet"][key])
+    embedding = "embeddings.token_embedding.weight"
+    assert not torch.equal(before["text_encoder"][embedding], after["text_encoder"][embedding])
+    assert json.loads((tmp_path / "out" / "training.json").read_text())["history"] == after["history"]
