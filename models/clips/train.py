@@ -48,6 +48,8 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import CLIPTextModel
 
+from models.shapes.autoencoder import to_unit, train_vae
+
 from . import architecture
 from .captions import caption
 from .heldout import is_heldout
@@ -134,10 +136,6 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def to_unit(pixels: torch.Tensor) -> torch.Tensor:
-    return pixels.float() / 127.5 - 1.0
-
-
 def draw_batch(rng: random.Random, count: int, frames: int) -> tuple[list[ClipScene], torch.Tensor]:
     """`count` training clips (never a held-out scene) as uint8 (count, frames, 3, H, W)."""
     scenes, clips = [], []
@@ -209,8 +207,6 @@ def _vae_from_scratch(opts: Options) -> AutoencoderKL:
     folder = opts.state / "vae"
     if (folder / "config.json").is_file():
         return AutoencoderKL.from_pretrained(folder)
-    from models.shapes.train import train_vae
-
     rng = random.Random(opts.seed + 3)
     _, pixels = draw_batch(rng, max(64, opts.batch * 8), opts.frames)
     vae = train_vae(pixels.flatten(0, 1), opts.vae_steps, opts.seed)

@@ -2,9 +2,11 @@
 
 Two stages, both seeded and resumable:
 1. a one-level VAE learns to be (nearly) the identity on the world's pictures, once; it is then frozen, since
-   the UNet's latents depend on it;
-2. the UNet and the text encoder learn together: v-prediction on a cosine schedule, AdamW with warm-up, 10%
-   caption dropout, an EMA of the weights, bf16 autocast where the CPU has it.
+   the UNet's latents depend on it (`models/shapes/autoencoder.py`);
+2. the UNet and the text encoder learn together: v-prediction on a cosine schedule with a share of timesteps
+   drawn again from the noisiest tenth, AdamW with warm-up, 10% caption dropout, an attribute probe that keeps the
+   text encoder telling every attribute apart (`models/shapes/attributes.py`), an EMA of the weights, bf16
+   autocast where the CPU has it. The settings are in `models/shapes/options.py`.
 
 State (weights, EMA, optimizer, step, random states) is checkpointed every few minutes to a git-ignored folder;
 the EMA weights are exported as a pipeline folder (the one the registry points at) every export interval. With the
@@ -13,18 +15,14 @@ state folder gone, training resumes from the exported folder's weights with a fr
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import math
 import random
 import time
 from copy import deepcopy
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
@@ -34,159 +32,11 @@ from transformers import CLIPTextModel
 
 from . import architecture
 from .attributes import AttributeProbe, encode_labels
+from .autoencoder import encode, render_dataset, to_unit, train_vae
 from .captions import described
-from .heldout import is_heldout
-from .world import SIZE, random_scene, render
+from .options import Options, parse
 
 log = logging.getLogger(__name__)
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "weights"
-DEFAULT_STATE = HERE.parents[1] / ".data" / "shapes"
-
-
-@dataclass
-class Options:
-    steps: int
-    minutes: float
-    batch: int
-    lr: float
-    warmup: int
-    seed: int
-    scenes: int
-    vae_steps: int
-    caption_drop: float
-    attribute_drop: float
-    high_noise_share: float
-    probe_weight: float
-    reset_text: bool
-    checkpoint_minutes: float
-    export_minutes: float
-    bf16: bool
-    threads: int
-    state: Path
-    out: Path
-
-
-def parse(argv: list[str] | None = None) -> Options:
-    p = argparse.ArgumentParser(prog="python -m models.shapes.train", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=12000, help="train until this total step count")
-    p.add_argument("--minutes", type=float, default=math.inf, help="stop after this many minutes of this run")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scenes", type=int, default=60000, help="pre-rendered training pictures")
-    p.add_argument("--vae-steps", type=int, default=1500)
-    p.add_argument("--caption-drop", type=float, default=0.1, help="share of empty prompts (for guidance)")
-    p.add_argument("--attribute-drop", type=float, default=0.15, help="chance a caption leaves out an attribute")
-    p.add_argument(
-        "--high-noise-share", type=float, default=0.25, help="share of timesteps drawn from the noisiest tenth"
-    )
-    p.add_argument("--probe-weight", type=float, default=0.1, help="weight of the text encoder's attribute probe loss")
-    p.add_argument(
-        "--reset-text-encoder",
-        dest="reset_text",
-        action="store_true",
-        help="start the text encoder afresh on resume (the UNet keeps its weights); see Trainer.reset_text_encoder",
-    )
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--export-minutes", type=float, default=15.0)
-    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=0,
-        help="torch threads (0: torch's default); 1 keeps training steady on a machine shared with other work",
-    )
-    p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="exported pipeline folder")
-    a = p.parse_args(argv)
-    bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
-    return Options(
-        a.steps,
-        a.minutes,
-        a.batch,
-        a.lr,
-        a.warmup,
-        a.seed,
-        a.scenes,
-        a.vae_steps,
-        a.caption_drop,
-        a.attribute_drop,
-        a.high_noise_share,
-        a.probe_weight,
-        a.reset_text,
-        a.checkpoint_minutes,
-        a.export_minutes,
-        bf16,
-        a.threads,
-        a.state,
-        a.out,
-    )
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-# ---------------------------------------------------------------------------------------------- data
-
-
-def render_dataset(count: int, seed: int) -> tuple[torch.Tensor, list]:
-    """`count` scenes (none of the evaluator's) as a uint8 tensor (N, 3, H, W), and the scenes themselves."""
-    rng = random.Random(seed)
-    scenes, pixels = [], np.empty((count, SIZE, SIZE, 3), dtype=np.uint8)
-    for i in tqdm(range(count), desc="render", leave=False):
-        scene = random_scene(rng)
-        while is_heldout(scene):
-            scene = random_scene(rng)
-        scenes.append(scene)
-        pixels[i] = np.asarray(render(scene, rng))
-    return torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), scenes
-
-
-def to_unit(pixels: torch.Tensor) -> torch.Tensor:
-    return pixels.float() / 127.5 - 1.0
-
-
-# ---------------------------------------------------------------------------------------------- stage 1: VAE
-
-
-def train_vae(pixels: torch.Tensor, steps: int, seed: int) -> AutoencoderKL:
-    """Reconstruction with a whisper of KL: the latent is a lossless re-coding of the pixels, not a compression."""
-    torch.manual_seed(seed)
-    vae = architecture.make_vae()
-    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
-    gen = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(steps), desc="vae")
-    for _ in bar:
-        x = to_unit(pixels[torch.randint(0, len(pixels), (64,), generator=gen)])
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.sample(generator=gen)).sample
-        mse = F.mse_loss(recon, x)
-        loss = mse + 1e-6 * posterior.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        bar.set_postfix(mse=f"{mse.item():.5f}")
-    vae.eval().requires_grad_(False)
-    latents = encode(vae, pixels[:2048])
-    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-    return vae
-
-
-@torch.no_grad()
-def encode(vae: AutoencoderKL, pixels: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """Posterior means, unscaled."""
-    out = [vae.encode(to_unit(pixels[i : i + batch])).latent_dist.mean for i in range(0, len(pixels), batch)]
-    return torch.cat(out)
 
 
 # ---------------------------------------------------------------------------------------------- stage 2: UNet
