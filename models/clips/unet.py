@@ -45,7 +45,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import TextTimeEmbedding, TimestepEmbedding
 from torch import nn
 
-from models.shapes.unet import LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_HIDDEN
+from models.shapes.unet import LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_HIDDEN, layout_mlp
 
 COORD_CHANNELS = 3
 """x, y, t."""
@@ -79,12 +79,7 @@ class ClipLayout(nn.Module):
 
     def __init__(self, text_width: int) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(
-            nn.LayerNorm(text_width),
-            nn.Linear(text_width, LAYOUT_HIDDEN),
-            nn.SiLU(),
-            nn.Linear(LAYOUT_HIDDEN, LAYOUT_CHANNELS * LAYOUT_GRID * LAYOUT_GRID),
-        )
+        self.mlp = layout_mlp(text_width)
         self.frames = nn.Parameter(torch.zeros(LAYOUT_FRAMES, LAYOUT_HIDDEN))
 
     def grid(self, text: torch.Tensor) -> torch.Tensor:

@@ -43,18 +43,24 @@ __all__ = ["CoordUNet2DConditionModel", "ModelMixin", "TextLayout", "coordinates
 name in the component's own module."""
 
 
+def layout_mlp(text_width: int) -> nn.Sequential:
+    """What one token paints: its state -> `LAYOUT_CHANNELS` maps on the `LAYOUT_GRID` grid (the clip model's
+    layout has the same layers, so the image model's weights load into it)."""
+    return nn.Sequential(
+        nn.LayerNorm(text_width),
+        nn.Linear(text_width, LAYOUT_HIDDEN),
+        nn.SiLU(),
+        nn.Linear(LAYOUT_HIDDEN, LAYOUT_CHANNELS * LAYOUT_GRID * LAYOUT_GRID),
+    )
+
+
 class TextLayout(nn.Module):
     """Prompt tokens -> `LAYOUT_CHANNELS` coarse maps of where things go (each token paints, the maps add up),
     upsampled to the sample's size."""
 
     def __init__(self, text_width: int) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(
-            nn.LayerNorm(text_width),
-            nn.Linear(text_width, LAYOUT_HIDDEN),
-            nn.SiLU(),
-            nn.Linear(LAYOUT_HIDDEN, LAYOUT_CHANNELS * LAYOUT_GRID * LAYOUT_GRID),
-        )
+        self.mlp = layout_mlp(text_width)
 
     def forward(self, text: torch.Tensor, height: int, width: int) -> torch.Tensor:
         grid = self.mlp(text).sum(dim=1).view(-1, LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_GRID)
