@@ -82,3 +82,15 @@ def events_of(conn: object, job_id: str) -> list[object]:
     from imagine import progress
 
     return [event for _, event in progress.read(conn, job_id)]  # type: ignore[arg-type]
+
+
+def classes_loaded_in_a_fresh_process(folder: Path) -> str:
+    """ "<pipeline class> <UNet class>" as a new Python loads `folder`: it knows nothing of this project's UNet
+    classes, so the registry's loader must import them before diffusers looks."""
+    code = (
+        "import sys; from pathlib import Path; from diffusers import DiffusionPipeline;"
+        "from models.loader import import_project_components; import_project_components(Path(sys.argv[1]));"
+        "pipe = DiffusionPipeline.from_pretrained(sys.argv[1]); print(type(pipe).__name__, type(pipe.unet).__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]

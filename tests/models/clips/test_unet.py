@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from diffusers import DiffusionPipeline, UNet3DConditionModel
 from models.clips import architecture, tiny
 from models.clips.unet import LAYOUT_FRAMES, ClipLayout, CoordUNet3DConditionModel, coordinates
 from models.shapes.unet import TextLayout
+from tests.helpers import classes_loaded_in_a_fresh_process
 
 TEXT_WIDTH = 32
 T_CHANNEL = 4 + 2
@@ -119,11 +118,4 @@ def test_the_pipeline_saves_and_loads_with_this_unet(tmp_path: Path) -> None:
 
 
 def assert_loads_in_a_fresh_process(folder: Path) -> None:
-    """A new Python knows nothing of our UNet class: the registry's loader must import it before diffusers looks."""
-    code = (
-        "import sys; from pathlib import Path; from diffusers import DiffusionPipeline;"
-        "from models.loader import import_project_components; import_project_components(Path(sys.argv[1]));"
-        "pipe = DiffusionPipeline.from_pretrained(sys.argv[1]); print(type(pipe).__name__, type(pipe.unet).__name__)"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("TextToVideoSDPipeline CoordUNet3DConditionModel")
+    assert classes_loaded_in_a_fresh_process(folder) == "TextToVideoSDPipeline CoordUNet3DConditionModel"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 
 from models.shapes import train
+from tests.helpers import classes_loaded_in_a_fresh_process
 
 
 def run(tmp_path: Path, steps: int) -> dict:
@@ -55,14 +54,7 @@ def test_train_exports_a_loadable_pipeline_and_resumes(tmp_path: Path) -> None:
 
 
 def assert_loads_in_a_fresh_process(folder: Path) -> None:
-    """A new Python knows nothing of our UNet class: the registry's loader must import it before diffusers looks."""
-    code = (
-        "import sys; from diffusers import DiffusionPipeline; from models.loader import import_project_components;"
-        "import_project_components(__import__('pathlib').Path(sys.argv[1]));"
-        "pipe = DiffusionPipeline.from_pretrained(sys.argv[1]); print(type(pipe.unet).__name__)"
-    )
-    out = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("CoordUNet2DConditionModel")
+    assert classes_loaded_in_a_fresh_process(folder) == "StableDiffusionPipeline CoordUNet2DConditionModel"
 
 
 def test_train_resumes_from_exported_weights_when_the_state_is_gone(tmp_path: Path) -> None:
@@ -75,8 +67,10 @@ def test_reset_text_encoder_starts_the_encoder_afresh_and_keeps_the_unet(tmp_pat
     run(tmp_path, 2)
     before = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
     train.main(
-        ["--scenes", "96", "--vae-steps", "3", "--steps", "2", "--batch", "8", "--reset-text-encoder"]
-        + ["--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")]
+        [
+            *("--scenes", "96", "--vae-steps", "3", "--steps", "2", "--batch", "8", "--reset-text-encoder"),
+            *("--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")),
+        ]
     )
     after = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
     assert after["step"] == 2 and after["ema_start"] == 2
