@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 from bench import sampler
 
                 _say("3. sampler …")
-                names = [sampler.SHIPPED, "float32"] if args.quick else list(sampler.SETTINGS)
+                names = [sampler.shipped(), "float32"] if args.quick else list(sampler.SETTINGS)
                 out["sampler"] = sampler.sampler(
                     rig.pipe, steps or rig.entry.steps, rig.entry.guidance, [1, 8], max(1, rounds - 1), names
                 )

@@ -58,7 +58,7 @@ def rows(report: dict[str, Any]) -> list[Row]:
         out.append(
             Row(
                 "",
-                f"as shipped (batching, bf16) ÷ plain diffusers loop ({o['shipped_jobs_per_s']:.2f} vs "
+                f"as shipped (batching, speed settings) ÷ plain diffusers loop ({o['shipped_jobs_per_s']:.2f} vs "
                 f"{o['plain_diffusers_jobs_per_s']:.2f} jobs/s)",
                 f"{o['shipped_vs_plain']:.2f}x",
             )

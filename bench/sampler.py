@@ -1,11 +1,11 @@
 """Section 3: the sampler itself on the shipped model, against what this CPU can do at most.
 
 Time per image at the model's steps (20), batch 1 and 8, under each CPU setting tried: float32 as diffusers gives
-it; channels-last; bf16 autocast; both (what the worker uses); both on two threads. FLOPs of one UNet call are
-counted with `torch.utils.flop_counter` (classifier-free guidance doubles the batch the UNet sees); calls per second
-come from the timed pipeline calls (text encoding and decoding included, so the share is a lower bound); the peak
-is a large matmul timed in the same run, float32 as the issue asks, and bf16 (the AMX units the bf16 path uses)
-beside it.
+it; channels-last (what the worker uses on CPUs without bf16 units); bf16 autocast; both (what it uses on CPUs with
+them); both on two threads. FLOPs of one UNet call are counted with `torch.utils.flop_counter` (classifier-free
+guidance doubles the batch the UNet sees); calls per second come from the timed pipeline calls (text encoding and
+decoding included, so the share is a lower bound); the peak is a large matmul timed in the same run, float32 as the
+issue asks, and bf16 (the AMX units the bf16 path uses) beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ SETTINGS: dict[str, tuple[bool, bool, int]] = {
     "bf16 + channels-last, 2 threads": (True, True, 2),
 }
 SHIPPED = "bf16 + channels-last"
+
+
+def shipped() -> str:
+    """The setting the worker uses on this CPU (`worker.speed`): channels-last alone where it has no bf16 units."""
+    from worker import speed
+
+    return SHIPPED if speed.bf16_supported() else "channels-last"
 
 
 def peak_matmul(dtype_name: str, n: int = 2048, repeats: int = 5) -> float:

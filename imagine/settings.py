@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # Speed (see worker/batching.py, worker/speed.py and the README's latency budget).
     batch_max: int = Field(default=8, ge=1, description="images of waiting jobs sampled in one call; 1: no batching")
     batch_wait_ms: int = Field(default=0, ge=0, le=1000, description="how long a job waits for batch companions")
-    cpu_bf16: bool = Field(default=True, description="bf16 autocast and channels-last on CPUs with bf16 units")
+    cpu_bf16: bool = Field(default=True, description="bf16 autocast on CPUs with bf16 units (channels-last on any CPU)")
     heartbeat_interval: int = Field(default=5, ge=1, description="seconds between heartbeats during a job")
     heartbeat_ttl: int = Field(default=30, ge=3, description="a job with no heartbeat this long is abandoned")
     maintenance_interval: int = Field(default=15, ge=1, description="seconds between registry clean-ups")

@@ -37,8 +37,9 @@ def test_the_quick_bench_runs_every_section(tmp_path: Path) -> None:
     assert [c["batch_max"] for c in curve] == [1, 2, 4, 8]
     assert all(c["max_pixel_diff"] <= 2 for c in curve), curve
     ran = {r["setting"] for r in report["sampler"]["rows"]}
-    assert ran | set(report["sampler"]["skipped_no_bf16_units"]) == {"float32", "bf16 + channels-last"}
-    assert ran == ({"float32", "bf16 + channels-last"} if speed.bf16_supported() else {"float32"})
+    # What the worker uses on this CPU (channels-last alone without bf16 units) beside float32.
+    assert ran == ({"float32", "bf16 + channels-last"} if speed.bf16_supported() else {"float32", "channels-last"})
+    assert report["sampler"]["skipped_no_bf16_units"] == []
     assert all(v > 0 for v in report["sampler"]["unet_flops_per_call"].values())
     burst = report["frontend"]["burst"]
     assert burst["interactions"] == 10 and burst["first_response_ms"]["p50"] > 0
