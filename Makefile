@@ -21,7 +21,7 @@ MOD_PATHS := imagine/admission.py imagine/fair.py imagine/fair_lua.py imagine/li
 	imagine/waiting.py worker/fair.py bot/backlog.py bot/cogs/moderation.py bot/cogs/queue.py bench/fair.py
 # Owners' deployment: model families, checks, LoRAs, GPU practice, metrics, status, logs, the UNet benchmark.
 DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py worker/render.py worker/safety.py \
-	worker/metrics.py worker/startup.py bot/metrics.py imagine/status.py imagine/logs.py bench/unets.py \
+	worker/metrics.py worker/startup.py bot/metrics.py imagine/status.py imagine/logs.py bench/unets.py bench/gpu.py \
 	tests/models/builders.py tests/models/conftest.py tests/models/test_families.py tests/models/test_lora.py \
 	tests/models/test_nsfw.py tests/models/test_check.py tests/models/test_readme_registry.py
 # Clips (issue 7): the clip model's package (ruff; its torch-free modules typed too), encoding, /animate.

@@ -29,12 +29,19 @@ assert set(MOTION_WORDS) == set(MOTIONS)
 
 def caption(scene: ClipScene, rng: random.Random, drop: float = 0.0) -> str:
     """One phrasing of the scene; the background is left out with probability `drop` (the motion never is)."""
+    return described(scene, rng, drop)[0]
+
+
+def described(scene: ClipScene, rng: random.Random, drop: float = 0.0) -> tuple[str, dict[str, str | None]]:
+    """`caption`, and the attributes it names (None for one it leaves out): the trainer's labels for the text."""
     article = "a " if rng.random() < 0.6 else ""
     subject = f"{article}{rng.choice(COLOR_WORDS[scene.color])} {scene.shape}"
     motion = rng.choice(MOTION_WORDS[scene.motion])
     bg_name = rng.choice(COLOR_WORDS[scene.background])
+    named: dict[str, str | None] = {**scene.as_dict()}
     if rng.random() < drop:
         text = f"{subject} {motion}"
+        named["background"] = None
     else:
         form = rng.randrange(3)
         if form == 0:
@@ -43,7 +50,7 @@ def caption(scene: ClipScene, rng: random.Random, drop: float = 0.0) -> str:
             text = f"{bg_name} background with {subject} {motion}"
         else:
             text = f"{subject} {rng.choice(BACKGROUND_FORMS).format(bg=bg_name)}, {motion}"
-    return _articles(" ".join(text.replace(" ,", ",").replace(",,", ",").split()))
+    return _articles(" ".join(text.replace(" ,", ",").replace(",,", ",").split())), named
 
 
 def canonical(scene: ClipScene) -> str:

@@ -31,8 +31,8 @@ DEFAULT_FOLDER = Path(__file__).resolve().parent / "weights"
 STRIP_MOTIONS = ("right", "up", "grow", "spin")
 
 
-def load(folder: Path) -> Any:
-    pipe = DiffusionPipeline.from_pretrained(folder)
+def load(folder: Path, device: str = "cpu") -> Any:
+    pipe = DiffusionPipeline.from_pretrained(folder).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -89,9 +89,10 @@ def score(scenes: tuple[ClipScene, ...] | list[ClipScene], clips: list[list[Imag
     return result
 
 
-def strip(clips: list[list[Image.Image]], scale: int = 3) -> Image.Image:
-    """Frames left to right, one clip a row."""
+def strip(clips: list[list[Image.Image]], scale: int | None = None) -> Image.Image:
+    """Frames left to right, one clip a row, each frame enlarged to about 96 pixels."""
     w, h = clips[0][0].size
+    scale = scale or max(1, 96 // w)
     columns = max(len(c) for c in clips)
     sheet = Image.new("RGB", (columns * w * scale, len(clips) * h * scale), "white")
     for row, clip in enumerate(clips):
@@ -101,8 +102,10 @@ def strip(clips: list[list[Image.Image]], scale: int = 3) -> Image.Image:
     return sheet
 
 
-def evaluate(folder: Path, steps: int, guidance: float, frames: int, limit: int | None = None) -> dict[str, Any]:
-    pipe = load(folder)
+def evaluate(
+    folder: Path, steps: int, guidance: float, frames: int, limit: int | None = None, device: str = "cpu"
+) -> dict[str, Any]:
+    pipe = load(folder, device)
     scenes = heldout_scenes()
     if limit:
         # An even share of every motion, for a quick look.
@@ -117,6 +120,8 @@ def evaluate(folder: Path, steps: int, guidance: float, frames: int, limit: int 
         "frames": frames,
         "prompts": len(scenes),
         "threads": torch.get_num_threads(),
+        "device": device,
+        "size": list(clips[0][0].size),
         "seconds_per_clip": round(seconds / len(scenes), 2),
         "heldout": score(scenes, clips),
     }
@@ -135,7 +140,8 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"{'held-out prompts':<20}" + "".join(f"{a:>13}" for a in names))
     print(f"{results['prompts']:<20}" + "".join(f"{scores[a]!s:>12}%" for a in names))
     print("motion by motion:", ", ".join(f"{m} {v}%" for m, v in scores["per_motion"].items()))
-    print(f"{results['seconds_per_clip']} s a clip at {results['steps']} steps ({results['threads']} threads)")
+    where = f"{results['threads']} threads" if results["device"] == "cpu" else results["device"]
+    print(f"{results['seconds_per_clip']} s a clip at {results['steps']} steps ({where})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,12 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--frames", type=int, default=FRAMES)
     p.add_argument("--limit", type=int, default=0, help="evaluate about this many prompts (an even share per motion)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="where to run the pipeline (cpu, cuda)")
     p.add_argument("--write", action="store_true", help="save evaluation.json and samples.png into the folder")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.threads:
         torch.set_num_threads(a.threads)
-    results = evaluate(a.folder, a.steps, a.guidance, a.frames, a.limit or None)
+    results = evaluate(a.folder, a.steps, a.guidance, a.frames, a.limit or None, a.device)
     shown = results.pop("strip")
     print_table(results)
     if a.write:

@@ -3,40 +3,38 @@
 Starts from the image model (`models/shapes/weights`): its frozen VAE, its text encoder with the motion words
 added, and its UNet's weights in the clip UNet's spatial layers, first convolution, layout and pooled-prompt
 embedding, its temporal layers at the identity (see `architecture.inflate`), so the clip UNet starts by drawing
-every frame as the image model would and what is left to learn is mostly motion. Then v-prediction on the image
-model's cosine schedule over whole clips, a quarter of the timesteps from the noisiest tenth (`Trainer.timesteps`),
-AdamW with warm-up, 10% caption dropout, an EMA of the weights, bf16 autocast where the CPU has it. Clips are
-rendered as they are needed (a clip is about a millisecond of Pillow; the frozen VAE encodes a batch in a fraction of
-a step), so there is no data set to build or cache, and the random streams that draw them are part of the
-checkpoint.
+every frame as the image model would and what is left to learn is mostly motion. Then:
 
-Seeded and resumable: state (weights, EMA, optimizer, step, random states; safetensors and JSON) is checkpointed
-every few minutes to a git-ignored folder, and the EMA weights are exported as a `TextToVideoSDPipeline` folder (what
-the registry points at) every export interval and at the end. `--bench N` times N steps and prints the cost per step
-instead.
+1. At `--size 64` (the default), a two-level VAE that decodes the image model's 32x32 latents as 64x64 frames
+   (`decoder`), trained once and kept in the state folder.
+2. v-prediction on the image model's cosine schedule over whole clips, a quarter of the timesteps from the noisiest
+   tenth (`Trainer.timesteps`), AdamW with warm-up, 10% caption dropout, an EMA of the weights, and the image
+   model's attribute probe on the text, here reading colour, shape, motion and background (`CLASSES`).
 
-Budget (measured with `--bench`, 1 torch thread, batch 8 clips x 8 frames of 32x32): 4.2-4.3 s of CPU a step with
-bf16 autocast and the stock UNet3D of 2.59M parameters, so the default 1,600 steps were about 1 h 55 min of one
-core, the whole of issue 7's "under 2 hours". The UNet is now 2.96M parameters (coordinates, the per-frame layout
-and the pooled prompt, `models.clips.unet`) at the same cost within measurement (the UNet's forward and backward on
-a training batch, interleaved with the stock UNet's: 10.1-10.8 s of CPU for either). On a CPU without bf16 (float32;
-the 2-core AMD EPYC this was measured on, its other core training the image model) a step is 10-12 s of CPU, so
-1,600 steps take about five hours: cap a run with `--minutes` (a later run resumes it), and give it both cores
-(`--threads 2`) when they are free.
+Clips are rendered as they are needed (a clip is about a millisecond of Pillow), so there is no data set to build or
+cache, and the random streams that draw them (all on the CPU, whatever `--device` trains) are part of the
+checkpoint. Seeded and resumable: state (weights, EMA, probe, optimizer, step, random states; safetensors and JSON)
+is checkpointed every few minutes to a git-ignored folder, and the EMA weights are exported as a
+`TextToVideoSDPipeline` folder (what the registry points at) every export interval and at the end. `--bench N`
+times N steps and prints the cost per step instead.
+
+Budget. The shipped weights were trained on a lent H100 (`--device cuda --batch 32`): 70 s for the VAE, then
+5-6 steps a second, 2,968 steps (94,976 clips) in 9.5 minutes; the weights' training.json and card say so. On a
+CPU a step of 8 clips of 8 frames costs 4.2-4.3 s with bf16 autocast (a Xeon with AMX) and 10-12 s in float32
+(the 2-core AMD EPYC without bf16), so the default 1,600 steps of 8 clips (12,800 clips, an eighth of what the
+shipped model saw) take about 2 and about 5 hours; the 64x64 VAE adds about 5 s a step in float32 (3,000 steps:
+hours). Cap a CPU run with `--minutes` (a later run resumes it) and give it both cores (`--threads 2`).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import math
 import random
 import statistics
 import time
 from copy import deepcopy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,92 +46,29 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 from transformers import CLIPTextModel
 
+from models.shapes.attributes import AttributeProbe, encode_labels
 from models.shapes.autoencoder import to_unit, train_vae
+from models.shapes.world import BACKGROUNDS, COLORS, SHAPES
 
-from . import architecture
-from .captions import caption
+from . import architecture, decoder
+from .captions import described
 from .heldout import is_heldout
+from .options import DEFAULT_INIT, Options, parse
 from .unet import CoordUNet3DConditionModel
-from .world import FRAMES, ClipScene, random_clip_scene, render_clip
+from .world import MOTIONS, ClipScene, random_clip_scene, render_clip
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "weights"
-DEFAULT_STATE = HERE.parents[1] / ".data" / "clips"
-DEFAULT_INIT = HERE.parent / "shapes" / "weights"
+__all__ = ["Options", "Trainer", "main", "parse"]
 
-
-@dataclass
-class Options:
-    steps: int
-    minutes: float
-    batch: int
-    frames: int
-    lr: float
-    warmup: int
-    seed: int
-    caption_drop: float
-    background_drop: float
-    high_noise_share: float
-    checkpoint_minutes: float
-    export_minutes: float
-    bf16: bool
-    threads: int
-    state: Path
-    out: Path
-    init: Path | None
-    channels: tuple[int, ...]
-    head_dim: int
-    vae_steps: int
-    bench: int
-
-
-def parse(argv: list[str] | None = None) -> Options:
-    p = argparse.ArgumentParser(prog="python -m models.clips.train", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1600, help="train until this total step count")
-    p.add_argument("--minutes", type=float, default=math.inf, help="stop after this many minutes of this run")
-    p.add_argument("--batch", type=int, default=8, help="clips per step")
-    p.add_argument("--frames", type=int, default=FRAMES, help="frames per training clip")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--caption-drop", type=float, default=0.1, help="share of empty prompts (for guidance)")
-    p.add_argument("--background-drop", type=float, default=0.15, help="chance a caption leaves out the background")
-    p.add_argument(
-        "--high-noise-share", type=float, default=0.25, help="share of timesteps drawn from the noisiest tenth"
-    )
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--export-minutes", type=float, default=15.0)
-    p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in float32 only")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="exported pipeline folder")
-    p.add_argument(
-        "--init",
-        default=str(DEFAULT_INIT),
-        help="the image model's pipeline folder to start from, or 'none' to start from scratch",
-    )
-    p.add_argument("--channels", default="32,64,64", help="UNet channels per level (the image model's to --init)")
-    p.add_argument("--head-dim", type=int, default=16, help="width of one attention head")
-    p.add_argument("--vae-steps", type=int, default=1500, help="VAE training steps, only without --init")
-    p.add_argument("--bench", type=int, default=0, help="time this many steps, print the cost per step, save nothing")
-    a = p.parse_args(argv)
-    init = None if a.init.lower() == "none" else Path(a.init)
-    bf16 = a.bf16 and torch.backends.mkldnn.is_available() and _cpu_has_bf16()
-    return Options(
-        a.steps, a.minutes, a.batch, a.frames, a.lr, a.warmup, a.seed, a.caption_drop, a.background_drop,
-        a.high_noise_share, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, a.state, a.out, init,
-        tuple(int(c) for c in a.channels.split(",")), a.head_dim, a.vae_steps, a.bench,
-    )  # fmt: skip
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+CLASSES: dict[str, tuple[str, ...]] = {
+    "color": tuple(COLORS),
+    "shape": SHAPES,
+    "motion": MOTIONS,
+    "background": tuple(BACKGROUNDS),
+}
+"""What the text probe reads from a caption (`models.shapes.attributes`): the motion words are new to the text
+encoder and the UNet ignores them at first, the way the image UNet ignored the position words, which collapsed."""
 
 
 def draw_batch(rng: random.Random, count: int, frames: int) -> tuple[list[ClipScene], torch.Tensor]:
@@ -222,20 +157,37 @@ class Trainer:
 
     def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.vae, self.text_encoder, self.unet, self.origin = starting_parts(opts)
+        self.device = torch.device(opts.device)
+        vae, text_encoder, unet, self.origin = starting_parts(opts)
+        self.vae, self.text_encoder, self.unet = vae.to(self.device), text_encoder.to(self.device), unet.to(self.device)
         self.tokenizer = architecture.make_tokenizer()
         self.noise = architecture.make_train_scheduler()
-        self.alphas = self.noise.alphas_cumprod.float()
+        self.alphas = self.noise.alphas_cumprod.float().to(self.device)
         self.step_count = 0
         self.seconds = 0.0
         self.ema_unet = deepcopy(self.unet).requires_grad_(False)
         self.ema_text = deepcopy(self.text_encoder).requires_grad_(False)
-        self.opt = torch.optim.AdamW(self.parameters(), lr=opts.lr, weight_decay=0.01)
+        self.probe = AttributeProbe(architecture.TEXT_WIDTH, CLASSES).to(self.device)
+        self.probe_losses: list[float] = []
+        self.output_vae = vae
+        """The VAE the exported pipeline decodes with: the 64x64 one (`decoder`) once `prepare_output` has run."""
+        self.decoder_report: dict = {}
+        params = [*self.parameters(), *self.probe.parameters()]
+        self.opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
         self.rng = random.Random(opts.seed + 1)
         self.gen = torch.Generator().manual_seed(opts.seed + 2)
 
     def parameters(self) -> list[torch.nn.Parameter]:
+        """The pipeline's trained parameters (the probe's are trained too, but only serve training)."""
         return list(self.unet.parameters()) + list(self.text_encoder.parameters())
+
+    def prepare_output(self) -> None:
+        """At `--size 64`, the VAE that decodes this model's latents at 64x64 (trained once, then kept)."""
+        if self.opts.size == 64:
+            self.output_vae, self.decoder_report = decoder.ensure(
+                self.opts.state / "vae-64", self.vae, self.opts.decoder_steps, self.opts.seed + 5, self.opts.device,
+                exported=self.opts.out,
+            )  # fmt: skip
 
     def step(self) -> float:
         opts = self.opts
@@ -245,16 +197,21 @@ class Trainer:
         # resumed run on exactly the path of an uninterrupted one.
         torch.manual_seed(opts.seed * 1_000_003 + self.step_count)
         scenes, pixels = draw_batch(self.rng, opts.batch, opts.frames)
-        x0 = encode_clips(self.vae, pixels)
-        prompts = [
-            "" if self.rng.random() < opts.caption_drop else caption(s, self.rng, opts.background_drop) for s in scenes
+        x0 = encode_clips(self.vae, pixels.to(self.device))
+        captions = [
+            None if self.rng.random() < opts.caption_drop else described(s, self.rng, opts.background_drop)
+            for s in scenes
         ]
+        prompts = ["" if c is None else c[0] for c in captions]
+        labels = encode_labels([None if c is None else c[1] for c in captions], CLASSES)
         ids = self.tokenizer(
             prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",
         ).input_ids  # fmt: skip
+        # Every random draw comes from the CPU streams, whatever the device: a run is the same run on either.
         t = self.timesteps(opts.batch)
-        noise = torch.randn(x0.shape, generator=self.gen)
+        noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
+        t, ids = t.to(self.device), ids.to(self.device)
         a = self.alphas[t].sqrt().view(-1, 1, 1, 1, 1)
         s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1, 1)
         noisy, target = a * x0 + s * noise, a * noise - s * x0
@@ -262,12 +219,14 @@ class Trainer:
             text = self.text_encoder(ids)[0]
             pred = self.unet(noisy, t, encoder_hidden_states=text).sample
         loss = F.mse_loss(pred.float(), target)
+        probe_loss = self.probe.loss(text, {k: v.to(self.device) for k, v in labels.items()})
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + opts.probe_weight * probe_loss).backward()
         torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
         self.opt.step()
         self.step_count += 1
         self._update_ema()
+        self.probe_losses.append(probe_loss.item())
         return loss.item()
 
     def timesteps(self, batch: int) -> torch.Tensor:
@@ -299,10 +258,10 @@ class Trainer:
         folder.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {"gen": self.gen.get_state()}
         for name, module in self._modules().items():
-            tensors.update({f"{name}.{k}": v.contiguous() for k, v in module.state_dict().items()})
+            tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
         opt = self.opt.state_dict()
         for index, slots in opt["state"].items():
-            tensors.update({f"opt.{index}.{k}": torch.as_tensor(v) for k, v in slots.items()})
+            tensors.update({f"opt.{index}.{k}": torch.as_tensor(v).cpu() for k, v in slots.items()})
         version, internal, gauss = self.rng.getstate()
         meta = {
             "step": self.step_count,
@@ -333,7 +292,13 @@ class Trainer:
         self.gen.set_state(tensors["gen"])
 
     def _modules(self) -> dict[str, torch.nn.Module]:
-        return {"unet": self.unet, "text": self.text_encoder, "ema_unet": self.ema_unet, "ema_text": self.ema_text}
+        return {
+            "unet": self.unet,
+            "text": self.text_encoder,
+            "ema_unet": self.ema_unet,
+            "ema_text": self.ema_text,
+            "probe": self.probe,
+        }
 
     def load_exported(self, folder: Path) -> None:
         """Resume from exported weights alone: EMA weights become both live and EMA copies, the optimizer is new."""
@@ -349,12 +314,15 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(self.opts.seed + 2 + self.step_count)
 
     def export(self, folder: Path) -> None:
-        pipe = architecture.assemble(self.vae, self.ema_text, self.ema_unet)
+        pipe = architecture.assemble(self.output_vae, deepcopy(self.ema_text).cpu(), deepcopy(self.ema_unet).cpu())
         architecture.save_folder(pipe, folder)
         meta = {
             "steps": self.step_count,
             "clips": self.step_count * self.opts.batch,
             "frames": self.opts.frames,
+            "size": self.opts.size,
+            "probe_weight": self.opts.probe_weight,
+            "device": self.device.type,
             "train_seconds": round(self.seconds),
             "batch": self.opts.batch,
             "lr": self.opts.lr,
@@ -364,6 +332,8 @@ class Trainer:
             "seed": self.opts.seed,
             **self.origin,
         }
+        if self.decoder_report:
+            meta["decoder"] = self.decoder_report
         (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -392,6 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     opts = parse(argv)
     if opts.threads:
         torch.set_num_threads(opts.threads)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(opts.seed)
     trainer = Trainer(opts)
     if opts.bench:
@@ -410,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
     elif (opts.out / "training.json").exists():
         trainer.load_exported(opts.out)
         log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
+    trainer.prepare_output()
     start = time.monotonic()
     last_checkpoint = last_export = start
     bar = tqdm(total=opts.steps, initial=trainer.step_count, desc="clips", smoothing=0.05)
@@ -421,8 +393,9 @@ def main(argv: list[str] | None = None) -> None:
         bar.update(1)
         if trainer.step_count % 25 == 0:
             mean = sum(losses[-25:]) / len(losses[-25:])
-            bar.set_postfix(loss=f"{mean:.4f}")
-            log.info("step %d loss %.4f", trainer.step_count, mean)
+            probe = sum(trainer.probe_losses[-25:]) / len(trainer.probe_losses[-25:])
+            bar.set_postfix(loss=f"{mean:.4f}", probe=f"{probe:.3f}")
+            log.info("step %d loss %.4f text probe %.3f", trainer.step_count, mean, probe)
         now = time.monotonic()
         if now - last_checkpoint > opts.checkpoint_minutes * 60:
             trainer.save_state(state_path)

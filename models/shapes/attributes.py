@@ -31,11 +31,15 @@ IGNORE = -100
 
 
 class AttributeProbe(nn.Module):
-    """One linear classifier per attribute over the mean of the text encoder's token states."""
+    """One linear classifier per attribute over the mean of the text encoder's token states; `classes` names the
+    attributes and their values (the image model's by default; the clip model adds motion)."""
 
-    def __init__(self, text_width: int) -> None:
+    def __init__(self, text_width: int, classes: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__()
-        self.heads = nn.ModuleDict({name: nn.Linear(text_width, len(values) + 1) for name, values in CLASSES.items()})
+        self.classes = CLASSES if classes is None else classes
+        self.heads = nn.ModuleDict(
+            {name: nn.Linear(text_width, len(values) + 1) for name, values in self.classes.items()}
+        )
 
     def loss(self, text: torch.Tensor, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy over the attributes; `labels` from `encode_labels`."""
@@ -44,10 +48,12 @@ class AttributeProbe(nn.Module):
         return torch.stack(losses).mean()
 
 
-def encode_labels(named: list[dict[str, str | None] | None]) -> dict[str, torch.Tensor]:
+def encode_labels(
+    named: list[dict[str, str | None] | None], classes: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, torch.Tensor]:
     """Per attribute, the class index of each caption (None for an empty prompt)."""
     out = {}
-    for name, values in CLASSES.items():
+    for name, values in (CLASSES if classes is None else classes).items():
         out[name] = torch.tensor(
             [IGNORE if n is None else len(values) if n[name] is None else values.index(n[name]) for n in named]
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from models.clips.architecture import make_tokenizer
-from models.clips.captions import MOTION_WORDS, canonical, caption, vocabulary
+from models.clips.captions import MOTION_WORDS, canonical, caption, described, vocabulary
 from models.clips.world import ClipScene, random_clip_scene
 from models.shapes.captions import vocabulary as image_vocabulary
 from models.shapes.tokenizer import MAX_LENGTH
@@ -44,3 +44,12 @@ def test_unknown_words_are_dropped() -> None:
         tokenizer("please animate a red circle moving right").input_ids
         == tokenizer("a red circle moving right").input_ids
     )
+
+
+def test_described_names_what_the_caption_says_and_leaves_out_a_dropped_background() -> None:
+    scene = ClipScene("heart", "pink", "bounce", "gray")
+    for seed in range(40):
+        text, named = described(scene, random.Random(seed), drop=0.5)
+        assert text == caption(scene, random.Random(seed), drop=0.5)  # the same phrasing from the same stream
+        assert named["motion"] == "bounce" and named["color"] == "pink" and named["shape"] == "heart"
+        assert (named["background"] == "gray") == ("gray" in text or "grey" in text), text

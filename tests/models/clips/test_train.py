@@ -13,10 +13,11 @@ from safetensors.torch import load_file
 
 from models.clips import architecture, train
 from models.clips.unet import CoordUNet3DConditionModel
+from models.clips.world import MOTIONS
 from tests.models.clips.test_unet import assert_loads_in_a_fresh_process
 
 TINY = ["--init", "none", "--channels", "16,16", "--head-dim", "8", "--vae-steps", "3", "--batch", "2",
-        "--frames", "4", "--threads", "1", "--warmup", "2"]  # fmt: skip
+        "--frames", "4", "--threads", "1", "--warmup", "2", "--size", "32"]  # fmt: skip
 
 
 def run(tmp: Path, name: str, steps: int, *extra: str) -> Path:
@@ -33,7 +34,7 @@ def test_smoke_training_exports_a_video_pipeline_and_resumes_exactly(tmp_path: P
     straight = run(tmp_path, "straight", 4)
     meta = json.loads((straight / "training.json").read_text())
     assert meta["steps"] == 4 and meta["clips"] == 8 and meta["frames"] == 4 and meta["init"] is None
-    assert meta["high_noise_share"] == 0.25
+    assert meta["high_noise_share"] == 0.25 and meta["probe_weight"] == 0.1 and meta["size"] == 32
     assert json.loads((straight / "model_index.json").read_text())["_class_name"] == "TextToVideoSDPipeline"
 
     run(tmp_path, "split", 2)
@@ -82,3 +83,21 @@ def test_bench_prints_the_cost_per_step_and_saves_nothing(tmp_path: Path, capsys
     printed = capsys.readouterr().out.splitlines()
     assert json.loads(printed[0])["threads"] == 1 and "s a step (batch 2 x 4 frames, 1 threads)" in printed[1]
     assert not (tmp_path / "o").exists() and not (tmp_path / "s" / "state.json").exists()
+
+
+def test_size_64_exports_a_vae_that_draws_the_latents_at_twice_the_side(tmp_path: Path) -> None:
+    out = run(tmp_path, "large", 1, "--size", "64", "--decoder-steps", "1")
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["size"] == 64 and set(meta["decoder"]) >= {"psnr_decoded_64", "psnr_image_vae_upscaled"}
+    pipe = DiffusionPipeline.from_pretrained(out)
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe("a red circle moving right", num_frames=2, num_inference_steps=1, output_type="pil").frames[0]
+    assert frames[0].size == (64, 64) and pipe.unet.config.sample_size == 32
+
+
+def test_the_text_probe_reads_motion_and_is_checkpointed(tmp_path: Path) -> None:
+    """The probe's heads (motion among them) train with the text encoder and resume with it."""
+    assert train.CLASSES["motion"] == MOTIONS
+    run(tmp_path, "probe", 2)
+    names = load_file(tmp_path / "probe" / "state" / "state.safetensors").keys()
+    assert "probe.heads.motion.weight" in names and "probe.heads.color.weight" in names
