@@ -92,6 +92,6 @@ def test_training_starts_from_an_image_model_folder(tmp_path: Path) -> None:
     (folder / "training.json").write_text('{"steps": 7}')
     out = tmp_path / "out"
     train.main(["--init", str(folder), "--steps", "1", "--batch", "1", "--frames", "2", "--threads", "1",
-                "--state", str(tmp_path / "state"), "--out", str(out)])  # fmt: skip
+                "--size", "32", "--state", str(tmp_path / "state"), "--out", str(out)])  # fmt: skip
     meta = __import__("json").loads((out / "training.json").read_text())
     assert meta["init"] == str(folder) and meta["init_steps"] == 7 and len(meta["init_digest"]) == 16
