@@ -32,8 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="registry name (default: the registry's default, the shipped model)")
     parser.add_argument("--quick", action="store_true", help="few jobs and rounds, 2 steps (a smoke test, seconds)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison (batching, sampler)")
-    parser.add_argument("--overhead-rounds", type=int, default=10, help="alternating rounds for the worker overhead")
-    parser.add_argument("--jobs", type=int, default=2, help="jobs per round for the worker overhead")
+    # One job's time moves by +-15% from run to run on a 2-core machine; 16 rounds of 3 keep the median's spread
+    # near +-2% (10 rounds of 2 gave 0.94 to 1.03 in three runs of the same code).
+    parser.add_argument("--overhead-rounds", type=int, default=16, help="alternating rounds for the worker overhead")
+    parser.add_argument("--jobs", type=int, default=3, help="jobs per round for the worker overhead")
     parser.add_argument("--burst", type=int, default=100, help="interactions in the front-end burst")
     parser.add_argument("--queue-jobs", type=int, default=200, help="jobs for the queue overhead")
     parser.add_argument("--out", type=Path, default=common.ROOT / "out" / "bench.json")

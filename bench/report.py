@@ -86,7 +86,7 @@ def rows(report: dict[str, Any]) -> list[Row]:
             Row(
                 "3 sampler",
                 "measured peak matmul: float32 / bf16 (GFLOP/s); UNet GFLOP per call at batch " + " / ".join(flops),
-                f"{s['peak_fp32_flop_per_s'] / 1e9:.0f} / {s['peak_bf16_flop_per_s'] / 1e9:.0f}; "
+                f"{s['peak_fp32_flop_per_s'] / 1e9:.0f} / {_or_none(s['peak_bf16_flop_per_s'] / 1e9, '.0f')}; "
                 + " / ".join(f"{v / 1e9:.2f}" for v in flops.values()),
             )
         )
@@ -97,7 +97,7 @@ def rows(report: dict[str, Any]) -> list[Row]:
                     f"{r['setting']}, batch {r['batch']}: s/image at {s['steps']} steps "
                     f"(x float32), share of fp32 / bf16 peak",
                     f"{r['seconds_per_image']:.3f} ({r['speedup_vs_float32']:.2f}x), "
-                    f"{100 * r['share_of_fp32_peak']:.1f}% / {100 * r['share_of_bf16_peak']:.1f}%",
+                    f"{100 * r['share_of_fp32_peak']:.1f}% / {_or_none(100 * r['share_of_bf16_peak'], '.1f', '%')}",
                 )
             )
     if "frontend" in report and "burst" in report["frontend"]:
@@ -238,3 +238,8 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _or_none(value: float, spec: str, unit: str = "") -> str:
+    """A figure, or "none" where the machine has nothing to measure (no bf16 units: NaN)."""
+    return "none" if math.isnan(value) else format(value, spec) + unit
