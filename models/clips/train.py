@@ -357,6 +357,10 @@ def bench(trainer: Trainer, steps: int) -> dict[str, float]:
     }
 
 
+def _step_of(path: Path, key: str) -> int | None:
+    return int(json.loads(path.read_text())[key]) if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     opts = parse(argv)
@@ -375,10 +379,13 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
     state_path = opts.state
-    if (state_path / "state.json").exists():
+    saved, exported = _step_of(state_path / "state.json", "step"), _step_of(opts.out / "training.json", "steps")
+    # Whichever is further along: weights trained on another machine arrive as an export only, and resuming an
+    # older local state would overwrite them with a continuation of less.
+    if saved is not None and (exported is None or saved >= exported):
         trainer.load_state(state_path)
         log.info("resumed from %s at step %d", state_path, trainer.step_count)
-    elif (opts.out / "training.json").exists():
+    elif exported is not None:
         trainer.load_exported(opts.out)
         log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
     trainer.prepare_output()

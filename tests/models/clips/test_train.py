@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -101,3 +102,19 @@ def test_the_text_probe_reads_motion_and_is_checkpointed(tmp_path: Path) -> None
     run(tmp_path, "probe", 2)
     names = load_file(tmp_path / "probe" / "state" / "state.safetensors").keys()
     assert "probe.heads.motion.weight" in names and "probe.heads.color.weight" in names
+
+
+def test_training_resumes_from_an_export_that_is_further_along_than_the_state(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Weights trained elsewhere arrive as an export: an older local state must not win and overwrite them."""
+    out = run(tmp_path, "run", 2)
+    meta = json.loads((out / "training.json").read_text())
+    (out / "training.json").write_text(json.dumps({**meta, "steps": 5}))  # as if trained on to step 5 elsewhere
+    with caplog.at_level(logging.INFO, logger="models.clips.train"):
+        run(tmp_path, "run", 6)
+    assert "resumed from exported weights" in caplog.text and "at step 5" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="models.clips.train"):
+        run(tmp_path, "run", 7)  # now the state (step 6) is as far along as the export: it wins
+    assert "resumed from exported weights" not in caplog.text and "at step 6" in caplog.text
