@@ -7,6 +7,7 @@ answered privately: a refusal is logged and otherwise ignored, as Discord bots d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from bot.client import ImagineBot
 
 log = logging.getLogger(__name__)
+
+LINK_LAG_RETRIES = (0.1, 0.2, 0.4, 0.8, 1.5)
+"""Seconds between looks for a fresh result's record (3 s in all)."""
 
 HANDLED = {ui.REACTION_REROLL, ui.REACTION_DELETE, *ui.REACTION_VARY}
 
@@ -43,12 +47,9 @@ class Results(commands.Cog):
             return
         if self.bot.user is not None and payload.user_id == self.bot.user.id:
             return
-        job_id = await self.bot.store.job_for_message(payload.message_id)
-        if job_id is None:
-            return
-        record = await self.bot.store.job(job_id)
-        if record is None or record.message_id != payload.message_id:
-            return  # not a finished result (a pending status message, or an expired job)
+        record = await self._result_for(payload.message_id)
+        if record is None:
+            return  # not a finished result (a pending status message, an expired job, someone else's message)
         try:
             await self._act(emoji, record, payload)
         except Exception as exc:
@@ -56,6 +57,21 @@ class Results(commands.Cog):
                 log.info("reaction %s by user %s refused: %s", emoji, payload.user_id, errors.explain(exc))
             else:
                 log.error("reaction %s by user %s failed", emoji, payload.user_id, exc_info=exc)
+
+    async def _result_for(self, message_id: int) -> actions.JobRecord | None:
+        """The finished job whose result is this message. The worker records where a result went just after
+        posting it (and a result that answers a slash command replaces the job's status message, which is linked
+        to the job from the start), so a reaction can arrive first: a member quick on the draw, a loaded worker.
+        Look again for a few seconds before deciding the message is not a result."""
+        for delay in (*LINK_LAG_RETRIES, None):
+            job_id = await self.bot.store.job_for_message(message_id)
+            record = await self.bot.store.job(job_id) if job_id is not None else None
+            if record is not None and record.message_id == message_id:
+                return record
+            if delay is None:
+                return None
+            await asyncio.sleep(delay)
+        return None
 
     async def _act(self, emoji: str, record: actions.JobRecord, payload: discord.RawReactionActionEvent) -> None:
         member = payload.member
