@@ -8,10 +8,26 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from imagine.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def context_with(ctx: Any, redis_url: str, data_dir: Path, **overrides: object) -> Any:
+    """A worker context sharing `ctx`'s connection and resident pipelines, with other settings (batch, bf16...)."""
+    from worker.context import WorkerContext
+
+    return WorkerContext(
+        settings=make_settings(redis_url, data_dir, **overrides),
+        conn=ctx.conn,
+        registry=ctx.registry,
+        pipelines=ctx.pipelines,
+        device=ctx.device,
+        dtype=ctx.dtype,
+        name=ctx.name,
+    )
 
 
 def make_settings(redis_url: str, data_dir: Path, **overrides: object) -> Settings:

@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 
 from imagine import keys, queue
 from imagine.contract import Done, Failed, JobResult, JobSpec, Progress, Started
-from tests.helpers import events_of, make_settings, run_burst
+from tests.helpers import context_with, events_of, make_settings, run_burst
 from worker import batching
 from worker.context import WorkerContext
 from worker.encoding import read_parameters
@@ -44,20 +44,6 @@ def sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield seen
 
 
-def with_batch(ctx: WorkerContext, redis_url: str, data_dir: Any, **overrides: Any) -> WorkerContext:
-    """A context sharing `ctx`'s resident pipelines, with other batch settings."""
-    settings = make_settings(redis_url, data_dir, **overrides)
-    return WorkerContext(
-        settings=settings,
-        conn=ctx.conn,
-        registry=ctx.registry,
-        pipelines=ctx.pipelines,
-        device=ctx.device,
-        dtype=ctx.dtype,
-        name=ctx.name,
-    )
-
-
 def pixels(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as picture:
         return np.asarray(picture.convert("RGB")).astype(int)
@@ -73,7 +59,7 @@ def test_waiting_jobs_share_one_call_and_each_equals_its_run_alone(
     conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
 ) -> None:
     specs = [spec(0), spec(1, count=2, negative_prompt="blur"), spec(2), spec(3, count=3), spec(4)]
-    alone = with_batch(ctx, redis_url, data_dir, batch_max=1)
+    alone = context_with(ctx, redis_url, data_dir, batch_max=1)
     solo_jobs = [queue.enqueue(conn, s, settings) for s in specs]
     run_burst(alone)
     assert sizes == [1, 2, 1, 3, 1]
@@ -81,7 +67,7 @@ def test_waiting_jobs_share_one_call_and_each_equals_its_run_alone(
 
     sizes.clear()
     batched_jobs = [queue.enqueue(conn, s, settings) for s in specs]
-    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    run_burst(context_with(ctx, redis_url, data_dir, batch_max=8))
     assert sizes == [8]
     batched = results(conn, batched_jobs)
 
@@ -99,7 +85,7 @@ def test_each_batched_job_reports_its_own_progress_record_and_result(
     conn, settings, ctx: WorkerContext, redis_url, data_dir, sizes
 ) -> None:
     jobs = [queue.enqueue(conn, spec(i), settings) for i in range(3)]
-    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    run_burst(context_with(ctx, redis_url, data_dir, batch_max=8))
     assert sizes == [3]
     for i, job in enumerate(jobs):
         events = events_of(conn, job.id)
@@ -134,7 +120,7 @@ def test_only_matching_jobs_next_in_line_join_and_the_batch_stops_at_batch_max(
         queue.enqueue(conn, spec(0, sampler="euler"), settings),  # other sampler: alone
         queue.enqueue(conn, spec(1), settings),
     ]
-    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=4))
+    run_burst(context_with(ctx, redis_url, data_dir, batch_max=4))
     # A job that cannot join blocks the way (the queue is in fair order: reaching past it would start a flooding
     # member's later jobs before another member's first). So 0, 1 and 2 run alone, 3 and 4 together (2 + 2 images,
     # batch_max reached), then 5 and 6 alone.
@@ -148,7 +134,7 @@ def test_a_lone_job_starts_at_once_and_waits_no_longer_than_batch_wait(
 ) -> None:
     for wait_ms, bound in ((0, 0.5), (300, 0.3 + 0.5)):
         job = queue.enqueue(conn, spec(0), settings)
-        worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=with_batch(ctx, redis_url, data_dir, batch_wait_ms=wait_ms))
+        worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=context_with(ctx, redis_url, data_dir, batch_wait_ms=wait_ms))
         q = queue.image_queue(conn)
         dequeued = q.dequeue_any([q], None, connection=conn, serializer=JSONSerializer)
         assert dequeued is not None and dequeued[0].id == job.id
@@ -164,7 +150,7 @@ def test_batch_wait_lets_a_job_arriving_just_after_join(
     import threading
 
     first = queue.enqueue(conn, spec(0), settings)
-    worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=with_batch(ctx, redis_url, data_dir, batch_wait_ms=1000))
+    worker = ImagineWorker([keys.IMAGE_QUEUE], ctx=context_with(ctx, redis_url, data_dir, batch_wait_ms=1000))
     q = queue.image_queue(conn)
     dequeued = q.dequeue_any([q], None, connection=conn, serializer=JSONSerializer)
     assert dequeued is not None and dequeued[0].id == first.id
@@ -207,7 +193,7 @@ def test_a_companion_that_fails_before_the_sampler_does_not_hold_the_others(
         return real_get(entry)
 
     monkeypatch.setattr(ctx.pipelines, "get", get)
-    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    run_burst(context_with(ctx, redis_url, data_dir, batch_max=8))
     assert sizes == [2]
     assert queue.fetch_result(conn, jobs[0].id) is not None and queue.fetch_result(conn, jobs[2].id) is not None
     failed = events_of(conn, doomed)[-1]
@@ -229,7 +215,7 @@ def test_a_failed_batch_call_fails_every_member_and_each_is_retried(
         return real(members)
 
     monkeypatch.setattr(batching, "_run_merged", flaky)
-    run_burst(with_batch(ctx, redis_url, data_dir, batch_max=8))
+    run_burst(context_with(ctx, redis_url, data_dir, batch_max=8))
     for job in jobs:
         result = queue.wait(conn, job.id, timeout=5)
         assert result.job_id == job.id

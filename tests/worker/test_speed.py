@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.helpers import make_settings
+from tests.helpers import context_with
 from worker import context, speed
 from worker.context import WorkerContext
 
@@ -24,19 +24,6 @@ def channels_last(pipe: Any) -> bool:
     return bool(pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last))
 
 
-def worker_ctx(ctx: WorkerContext, redis_url: str, data_dir: Path, **overrides: Any) -> WorkerContext:
-    settings = make_settings(redis_url, data_dir, **overrides)
-    return WorkerContext(
-        settings=settings,
-        conn=ctx.conn,
-        registry=ctx.registry,
-        pipelines=ctx.pipelines,
-        device=ctx.device,
-        dtype=ctx.dtype,
-        name=ctx.name,
-    )
-
-
 @pytest.mark.parametrize("bf16_units", [False, True])
 def test_in_a_worker_channels_last_on_any_cpu_bf16_only_with_units(
     ctx: WorkerContext,
@@ -48,7 +35,7 @@ def test_in_a_worker_channels_last_on_any_cpu_bf16_only_with_units(
 ) -> None:
     monkeypatch.setattr(speed, "bf16_supported", lambda: bf16_units)
     pipe = tiny_pipe(tiny_dir)
-    with context.use(worker_ctx(ctx, redis_url, data_dir, cpu_bf16=True)), speed.applied(pipe) as on:
+    with context.use(context_with(ctx, redis_url, data_dir, cpu_bf16=True)), speed.applied(pipe) as on:
         assert on and channels_last(pipe)
         assert torch.is_autocast_enabled("cpu") == bf16_units
     assert not torch.is_autocast_enabled("cpu")
@@ -59,7 +46,7 @@ def test_the_setting_off_keeps_float32_autocast_off(
 ) -> None:
     monkeypatch.setattr(speed, "bf16_supported", lambda: True)
     pipe = tiny_pipe(tiny_dir)
-    with context.use(worker_ctx(ctx, redis_url, data_dir, cpu_bf16=False)), speed.applied(pipe) as on:
+    with context.use(context_with(ctx, redis_url, data_dir, cpu_bf16=False)), speed.applied(pipe) as on:
         assert on and channels_last(pipe) and not torch.is_autocast_enabled("cpu")
 
 
