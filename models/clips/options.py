@@ -45,12 +45,14 @@ class Options:
     head_dim: int
     vae_steps: int
     decoder_steps: int
+    decoder_batch: int
+    decoder_channels: tuple[int, int]
     bench: int
 
 
 def parse(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(prog="python -m models.clips.train", description="Train the shipped clip model.")
-    p.add_argument("--steps", type=int, default=1600, help="train until this total step count")
+    p.add_argument("--steps", type=int, default=1100, help="train until this total step count")
     p.add_argument("--minutes", type=float, default=math.inf, help="stop after this many minutes of this run")
     p.add_argument("--batch", type=int, default=8, help="clips per step")
     p.add_argument("--frames", type=int, default=FRAMES, help="frames per training clip")
@@ -84,7 +86,9 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--channels", default="32,64,64", help="UNet channels per level (the image model's to --init)")
     p.add_argument("--head-dim", type=int, default=16, help="width of one attention head")
     p.add_argument("--vae-steps", type=int, default=1500, help="VAE training steps, only without --init")
-    p.add_argument("--decoder-steps", type=int, default=3000, help="training steps of the 64x64 VAE (--size 64)")
+    p.add_argument("--decoder-steps", type=int, default=2000, help="training steps of the 64x64 VAE (--size 64)")
+    p.add_argument("--decoder-batch", type=int, default=16, help="frames per step of the 64x64 VAE")
+    p.add_argument("--decoder-channels", default="16,32", help="the 64x64 VAE's channels at its two levels")
     p.add_argument("--bench", type=int, default=0, help="time this many steps, print the cost per step, save nothing")
     a = p.parse_args(argv)
     init = None if a.init.lower() == "none" else Path(a.init)
@@ -96,5 +100,10 @@ def parse(argv: list[str] | None = None) -> Options:
         a.steps, a.minutes, a.batch, a.frames, a.size, a.lr, a.warmup, a.seed, a.caption_drop, a.background_drop,
         a.high_noise_share, a.probe_weight, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, device,
         a.state, a.out, init, tuple(int(c) for c in a.channels.split(",")), a.head_dim, a.vae_steps,
-        a.decoder_steps, a.bench,
+        a.decoder_steps, a.decoder_batch, _pair(a.decoder_channels), a.bench,
     )  # fmt: skip
+
+
+def _pair(text: str) -> tuple[int, int]:
+    first, second = (int(c) for c in text.split(","))
+    return first, second

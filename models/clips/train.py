@@ -42,10 +42,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
 from transformers import CLIPTextModel
 
+from models import training
 from models.shapes.attributes import AttributeProbe, encode_labels
 from models.shapes.autoencoder import to_unit, train_vae
 from models.shapes.world import BACKGROUNDS, COLORS, SHAPES
@@ -186,7 +187,7 @@ class Trainer:
         if self.opts.size == 64:
             self.output_vae, self.decoder_report = decoder.ensure(
                 self.opts.state / "vae-64", self.vae, self.opts.decoder_steps, self.opts.seed + 5, self.opts.device,
-                exported=self.opts.out,
+                exported=self.opts.out, batch=self.opts.decoder_batch, channels=self.opts.decoder_channels,
             )  # fmt: skip
 
     def step(self) -> float:
@@ -212,9 +213,7 @@ class Trainer:
         t = self.timesteps(opts.batch)
         noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
         t, ids = t.to(self.device), ids.to(self.device)
-        a = self.alphas[t].sqrt().view(-1, 1, 1, 1, 1)
-        s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1, 1)
-        noisy, target = a * x0 + s * noise, a * noise - s * x0
+        noisy, target = training.v_prediction(x0, noise, self.alphas, t)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
             text = self.text_encoder(ids)[0]
             pred = self.unet(noisy, t, encoder_hidden_states=text).sample
@@ -230,66 +229,24 @@ class Trainer:
         return loss.item()
 
     def timesteps(self, batch: int) -> torch.Tensor:
-        """Uniform timesteps, with a share (`--high-noise-share`) drawn again from the noisiest tenth of the schedule.
-
-        Where the shape goes, in every frame, is settled in the first sampling steps: from about t=900 down the
-        noisy clip already shows the blobs, and the model reads their places from the pixels rather than from
-        "moving left". Uniform sampling gives the steps where only the words can say where (pure noise in, a path
-        across the frames out) a few percent of training; the image model, trained that way, learned colour and size
-        but never position (`models.shapes.train.Trainer.timesteps`, the same draw).
-        """
+        """A quarter (`--high-noise-share`) from the noisiest tenth: where the shape goes, in every frame, is settled
+        in the first sampling steps, and only the words can say where (`training.noisy_heavy_timesteps`)."""
         total = self.noise.config.num_train_timesteps
-        t = torch.randint(0, total, (batch,), generator=self.gen)
-        noisiest = torch.rand(batch, generator=self.gen) < self.opts.high_noise_share
-        t[noisiest] = torch.randint(total * 9 // 10, total, (int(noisiest.sum()),), generator=self.gen)
-        return t
+        return training.noisy_heavy_timesteps(total, batch, self.opts.high_noise_share, self.gen)
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = min(0.999, (1 + self.step_count) / (10 + self.step_count))
-        for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder)):
-            for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
-                pe.lerp_(pl, 1 - decay)
+        pairs = ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder))
+        training.update_ema(pairs, training.ema_decay(self.step_count))
 
     # -- persistence
 
     def save_state(self, folder: Path) -> None:
-        """Tensors in safetensors, everything else in JSON (no pickle), each written whole then renamed."""
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors: dict[str, torch.Tensor] = {"gen": self.gen.get_state()}
-        for name, module in self._modules().items():
-            tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in module.state_dict().items()})
-        opt = self.opt.state_dict()
-        for index, slots in opt["state"].items():
-            tensors.update({f"opt.{index}.{k}": torch.as_tensor(v).cpu() for k, v in slots.items()})
-        version, internal, gauss = self.rng.getstate()
-        meta = {
-            "step": self.step_count,
-            "seconds": self.seconds,
-            "rng": [version, list(internal), gauss],
-            "param_groups": opt["param_groups"],
-        }
-        save_file(tensors, folder / "state.safetensors.tmp")
-        (folder / "state.json.tmp").write_text(json.dumps(meta))
-        (folder / "state.safetensors.tmp").replace(folder / "state.safetensors")
-        (folder / "state.json.tmp").replace(folder / "state.json")
+        meta = {"step": self.step_count, "seconds": self.seconds}
+        training.save_state(folder, self._modules(), self.opt, self.rng, self.gen, meta)
 
     def load_state(self, folder: Path) -> None:
-        tensors = load_file(folder / "state.safetensors")
-        meta = json.loads((folder / "state.json").read_text())
-        for name, module in self._modules().items():
-            prefix = f"{name}."
-            module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-        slots: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("opt."):
-                _, index, slot = key.split(".", 2)
-                slots.setdefault(int(index), {})[slot] = value
-        self.opt.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+        meta = training.load_state(folder, self._modules(), self.opt, self.rng, self.gen)
         self.step_count, self.seconds = meta["step"], meta["seconds"]
-        version, internal, gauss = meta["rng"]
-        self.rng.setstate((version, tuple(internal), gauss))
-        self.gen.set_state(tensors["gen"])
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {
@@ -357,10 +314,6 @@ def bench(trainer: Trainer, steps: int) -> dict[str, float]:
     }
 
 
-def _step_of(path: Path, key: str) -> int | None:
-    return int(json.loads(path.read_text())[key]) if path.is_file() else None
-
-
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     opts = parse(argv)
@@ -378,43 +331,18 @@ def main(argv: list[str] | None = None) -> None:
             f"{int(3600 / per_step)} steps an hour, {int(7200 / per_step)} in two"
         )
         return
-    state_path = opts.state
-    saved, exported = _step_of(state_path / "state.json", "step"), _step_of(opts.out / "training.json", "steps")
+    saved, exported = training.saved_step(opts.state), training.exported_step(opts.out)
     # Whichever is further along: weights trained on another machine arrive as an export only, and resuming an
     # older local state would overwrite them with a continuation of less.
     if saved is not None and (exported is None or saved >= exported):
-        trainer.load_state(state_path)
-        log.info("resumed from %s at step %d", state_path, trainer.step_count)
+        trainer.load_state(opts.state)
+        log.info("resumed from %s at step %d", opts.state, trainer.step_count)
     elif exported is not None:
         trainer.load_exported(opts.out)
         log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
     trainer.prepare_output()
-    start = time.monotonic()
-    last_checkpoint = last_export = start
-    bar = tqdm(total=opts.steps, initial=trainer.step_count, desc="clips", smoothing=0.05)
-    losses: list[float] = []
-    while trainer.step_count < opts.steps and time.monotonic() - start < opts.minutes * 60:
-        t0 = time.monotonic()
-        losses.append(trainer.step())
-        trainer.seconds += time.monotonic() - t0
-        bar.update(1)
-        if trainer.step_count % 25 == 0:
-            mean = sum(losses[-25:]) / len(losses[-25:])
-            probe = sum(trainer.probe_losses[-25:]) / len(trainer.probe_losses[-25:])
-            bar.set_postfix(loss=f"{mean:.4f}", probe=f"{probe:.3f}")
-            log.info("step %d loss %.4f text probe %.3f", trainer.step_count, mean, probe)
-        now = time.monotonic()
-        if now - last_checkpoint > opts.checkpoint_minutes * 60:
-            trainer.save_state(state_path)
-            last_checkpoint = now
-        if now - last_export > opts.export_minutes * 60:
-            trainer.export(opts.out)
-            last_export = now
-            log.info("exported step %d to %s", trainer.step_count, opts.out)
-    bar.close()
-    trainer.save_state(state_path)
-    trainer.export(opts.out)
-    log.info("done at step %d; exported to %s", trainer.step_count, opts.out)
+    schedule = training.Schedule(opts.steps, opts.minutes, opts.checkpoint_minutes, opts.export_minutes)
+    training.train(trainer, schedule, opts.state, opts.out, desc="clips", log_every=25)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Two stages, both seeded and resumable:
    text encoder telling every attribute apart (`models/shapes/attributes.py`), an EMA of the weights, bf16
    autocast where the CPU has it. The settings are in `models/shapes/options.py`.
 
-State (weights, EMA, optimizer, step, random states) is checkpointed every few minutes to a git-ignored folder;
+State (weights, EMA, optimizer, step, random states; safetensors and JSON, `models/training.py`) is checkpointed
+every few minutes to a git-ignored folder;
 the EMA weights are exported as a pipeline folder (the one the registry points at) every export interval. With the
 state folder gone, training resumes from the exported folder's weights with a fresh optimizer.
 """
@@ -19,16 +20,16 @@ import hashlib
 import json
 import logging
 import random
-import time
 from copy import deepcopy
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL
-from safetensors.torch import load_file
-from tqdm import tqdm
+from safetensors.torch import load_file, save_file
 from transformers import CLIPTextModel
+
+from models import training
 
 from . import architecture
 from .attributes import AttributeProbe, encode_labels
@@ -63,9 +64,9 @@ class Trainer:
         self.probe = AttributeProbe(architecture.TEXT_WIDTH)
         self.probe_losses: list[float] = []
         self.ema_start = 0
+        """Step the EMA's warm-up counts from: 0, or the step the text encoder was last started afresh."""
         self.history: list[dict] = []
         """Changes made to the model along the way (architecture grown, parts started afresh), for the card."""
-        """Step the EMA's warm-up counts from: 0, or the step the text encoder was last started afresh."""
         params = [*self.unet.parameters(), *self.text_encoder.parameters(), *self.probe.parameters()]
         self.opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
         self.rng = random.Random(opts.seed + 1)
@@ -94,9 +95,7 @@ class Trainer:
         ).input_ids
         t = self.timesteps(opts.batch)
         noise = torch.randn(x0.shape, generator=self.gen)
-        a = self.alphas[t].sqrt().view(-1, 1, 1, 1)
-        s = (1 - self.alphas[t]).sqrt().view(-1, 1, 1, 1)
-        noisy, target = a * x0 + s * noise, a * noise - s * x0
+        noisy, target = training.v_prediction(x0, noise, self.alphas, t)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=opts.bf16):
             text = self.text_encoder(ids)[0]
             pred = self.unet(noisy, t, encoder_hidden_states=text).sample
@@ -112,67 +111,34 @@ class Trainer:
         return loss.item()
 
     def timesteps(self, batch: int) -> torch.Tensor:
-        """Uniform timesteps, with a share drawn again from the noisiest tenth of the schedule.
-
-        Where a shape goes is settled in the first sampling steps: from about t=900 down, the noisy input already
-        shows the blob, so the model reads its place from the pixels rather than from "top left". Uniform sampling
-        gives the steps where only the words can say where (pure noise in, layout out) a few percent of training;
-        the model then learned colour and size but never position.
-        """
+        """A share (`--high-noise-share`) from the noisiest tenth, where only the words can say where a shape goes
+        (`training.noisy_heavy_timesteps`); uniform sampling taught colour and size but never position."""
         total = self.noise.config.num_train_timesteps
-        t = torch.randint(0, total, (batch,), generator=self.gen)
-        noisiest = torch.rand(batch, generator=self.gen) < self.opts.high_noise_share
-        t[noisiest] = torch.randint(total * 9 // 10, total, (int(noisiest.sum()),), generator=self.gen)
-        return t
+        return training.noisy_heavy_timesteps(total, batch, self.opts.high_noise_share, self.gen)
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        since = self.step_count - self.ema_start
-        decay = min(0.999, (1 + since) / (10 + since))
-        for ema, live in ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder)):
-            for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
-                pe.lerp_(pl, 1 - decay)
+        pairs = ((self.ema_unet, self.unet), (self.ema_text, self.text_encoder))
+        training.update_ema(pairs, training.ema_decay(self.step_count - self.ema_start))
 
     # -- persistence
 
-    def save_state(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(
-            {
-                "unet": self.unet.state_dict(),
-                "text_encoder": self.text_encoder.state_dict(),
-                "ema_unet": self.ema_unet.state_dict(),
-                "ema_text": self.ema_text.state_dict(),
-                "probe": self.probe.state_dict(),
-                "opt": self.opt.state_dict(),
-                "step": self.step_count,
-                "ema_start": self.ema_start,
-                "history": self.history,
-                "seconds": self.seconds,
-                "rng": self.rng.getstate(),
-                "gen": self.gen.get_state(),
-            },
-            tmp,
-        )
-        tmp.replace(path)
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {
+            "unet": self.unet,
+            "text_encoder": self.text_encoder,
+            "ema_unet": self.ema_unet,
+            "ema_text": self.ema_text,
+            "probe": self.probe,
+        }
 
-    def load_state(self, path: Path) -> None:
-        state = torch.load(path, weights_only=False)
-        self.unet.load_state_dict(state["unet"])
-        self.text_encoder.load_state_dict(state["text_encoder"])
-        self.ema_unet.load_state_dict(state["ema_unet"])
-        self.ema_text.load_state_dict(state["ema_text"])
-        if "probe" in state:
-            self.probe.load_state_dict(state["probe"])
-            self.opt.load_state_dict(state["opt"])
-        else:  # a state from before the probe: its optimizer has no place for the probe's parameters
-            self._load_optimizer_without_probe(state["opt"])
-        self.step_count, self.seconds = state["step"], state["seconds"]
-        self.ema_start = state.get("ema_start", 0)
-        self.history = state.get("history", [])
-        self.rng.setstate(state["rng"])
-        self.gen.set_state(state["gen"])
+    def save_state(self, folder: Path) -> None:
+        meta = {"step": self.step_count, "seconds": self.seconds, "ema_start": self.ema_start, "history": self.history}
+        training.save_state(folder, self._modules(), self.opt, self.rng, self.gen, meta)
+
+    def load_state(self, folder: Path) -> None:
+        meta = training.load_state(folder, self._modules(), self.opt, self.rng, self.gen)
+        self.step_count, self.seconds = meta["step"], meta["seconds"]
+        self.ema_start, self.history = meta["ema_start"], meta["history"]
 
     def reset_text_encoder(self) -> None:
         """Start the text encoder (and its EMA, its Adam moments, the probe) afresh; the UNet keeps what it knows.
@@ -190,12 +156,6 @@ class Trainer:
             self.opt.state.pop(param, None)
         self.ema_start = self.step_count
         self.history.append({"step": self.step_count, "event": "text encoder started afresh"})
-
-    def _load_optimizer_without_probe(self, saved: dict) -> None:
-        """Adam's moments for the UNet and text encoder from `saved`; the probe's start empty."""
-        current = self.opt.state_dict()  # the probe's parameters come last, so the saved indices still fit
-        current["state"] = saved["state"]
-        self.opt.load_state_dict(current)
 
     def load_exported(self, folder: Path) -> None:
         """Resume from committed weights alone: EMA weights become both live and EMA copies."""
@@ -271,14 +231,14 @@ def cached_latents(opts: Options, vae: AutoencoderKL, pixels: torch.Tensor) -> t
     digest = hashlib.sha256(pixels.numpy().tobytes())
     for tensor in vae.state_dict().values():
         digest.update(tensor.numpy().tobytes())
-    path = opts.state / f"latents-{digest.hexdigest()[:16]}.pt"
+    path = opts.state / f"latents-{digest.hexdigest()[:16]}.safetensors"
     if path.exists():
-        return torch.load(path)
+        return load_file(path)["latents"]
     latents = encode(vae, pixels)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in opts.state.glob("latents-*.pt"):
+    for stale in [*opts.state.glob("latents-*.pt"), *opts.state.glob("latents-*.safetensors")]:
         stale.unlink()
-    torch.save(latents, path)
+    save_file({"latents": latents.contiguous()}, path)
     return latents
 
 
@@ -295,45 +255,19 @@ def main(argv: list[str] | None = None) -> None:
         recon = vae.decode(latents[:512]).sample
         log.info("VAE reconstruction MSE %.6f (pixels in [-1, 1])", F.mse_loss(recon, to_unit(pixels[:512])).item())
     trainer = Trainer(opts, vae, latents, scenes)
-    state_path = opts.state / "state.pt"
-    if state_path.exists():
-        trainer.load_state(state_path)
-        log.info("resumed from %s at step %d", state_path, trainer.step_count)
-    elif (opts.out / "training.json").exists():
+    if (opts.state / "state.pt").exists():
+        log.warning("ignoring %s: checkpoints are safetensors and JSON now (no pickle)", opts.state / "state.pt")
+    if training.saved_step(opts.state) is not None:
+        trainer.load_state(opts.state)
+        log.info("resumed from %s at step %d", opts.state, trainer.step_count)
+    elif training.exported_step(opts.out) is not None:
         trainer.load_exported(opts.out)
         log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
     if opts.reset_text:
         trainer.reset_text_encoder()
         log.info("text encoder started afresh at step %d", trainer.step_count)
-    start = time.monotonic()
-    last_checkpoint = last_export = start
-    bar = tqdm(total=opts.steps, initial=trainer.step_count, desc="unet", smoothing=0.05)
-    losses: list[float] = []
-    while trainer.step_count < opts.steps and time.monotonic() - start < opts.minutes * 60:
-        t0 = time.monotonic()
-        losses.append(trainer.step())
-        trainer.seconds += time.monotonic() - t0
-        bar.update(1)
-        if trainer.step_count % 50 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-            log.info(
-                "step %d loss %.4f text probe %.3f",
-                trainer.step_count,
-                sum(losses[-50:]) / len(losses[-50:]),
-                sum(trainer.probe_losses[-50:]) / len(trainer.probe_losses[-50:]),
-            )
-        now = time.monotonic()
-        if now - last_checkpoint > opts.checkpoint_minutes * 60:
-            trainer.save_state(state_path)
-            last_checkpoint = now
-        if now - last_export > opts.export_minutes * 60:
-            trainer.export(opts.out)
-            last_export = now
-            log.info("exported step %d to %s", trainer.step_count, opts.out)
-    bar.close()
-    trainer.save_state(state_path)
-    trainer.export(opts.out)
-    log.info("done at step %d; exported to %s", trainer.step_count, opts.out)
+    schedule = training.Schedule(opts.steps, opts.minutes, opts.checkpoint_minutes, opts.export_minutes)
+    training.train(trainer, schedule, opts.state, opts.out, desc="unet")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
+from safetensors.torch import load_file
 
 from models.shapes import train
 from tests.helpers import classes_loaded_in_a_fresh_process
@@ -59,24 +60,37 @@ def assert_loads_in_a_fresh_process(folder: Path) -> None:
 
 def test_train_resumes_from_exported_weights_when_the_state_is_gone(tmp_path: Path) -> None:
     run(tmp_path, 2)
-    (tmp_path / "state" / "state.pt").unlink()
+    for name in ("state.json", "state.safetensors"):
+        (tmp_path / "state" / name).unlink()
     assert run(tmp_path, 3)["steps"] == 3
 
 
 def test_reset_text_encoder_starts_the_encoder_afresh_and_keeps_the_unet(tmp_path: Path) -> None:
     run(tmp_path, 2)
-    before = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    before = saved(tmp_path / "state")
     train.main(
         [
             *("--scenes", "96", "--vae-steps", "3", "--steps", "2", "--batch", "8", "--reset-text-encoder"),
             *("--state", str(tmp_path / "state"), "--out", str(tmp_path / "out")),
         ]
     )
-    after = torch.load(tmp_path / "state" / "state.pt", weights_only=False)
+    after = saved(tmp_path / "state")
     assert after["step"] == 2 and after["ema_start"] == 2
     assert after["history"] == [{"step": 2, "event": "text encoder started afresh"}]
-    for key, value in before["unet"].items():
-        assert torch.equal(value, after["unet"][key])
-    embedding = "embeddings.token_embedding.weight"
-    assert not torch.equal(before["text_encoder"][embedding], after["text_encoder"][embedding])
+    unet = [key for key in before["tensors"] if key.startswith("unet.")]
+    assert unet and all(torch.equal(before["tensors"][k], after["tensors"][k]) for k in unet)
+    embedding = "text_encoder.embeddings.token_embedding.weight"
+    assert not torch.equal(before["tensors"][embedding], after["tensors"][embedding])
     assert json.loads((tmp_path / "out" / "training.json").read_text())["history"] == after["history"]
+
+
+def saved(folder: Path) -> dict:
+    """A checkpoint as written: its JSON fields, and its tensors under "tensors"."""
+    return {**json.loads((folder / "state.json").read_text()), "tensors": load_file(folder / "state.safetensors")}
+
+
+def test_checkpoints_are_safetensors_and_json_never_pickle(tmp_path: Path) -> None:
+    run(tmp_path, 2)
+    files = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
+    assert {"state.json", "state.safetensors"} <= {p.name for p in files}
+    assert {p.suffix for p in files} == {".json", ".safetensors"}
