@@ -38,7 +38,7 @@ RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py ima
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
 	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
-	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py bench/spine.py \
+	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py \
 	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py \

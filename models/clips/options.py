@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from models.shapes.options import cpu_has_bf16
+from models.cpu import has_bf16
 
 from .world import FRAMES
 
@@ -95,7 +95,7 @@ def parse(argv: list[str] | None = None) -> Options:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
     # bf16 autocast on a CPU with bf16 units; a GPU trains in float32 with TF32 matrix products (fast enough, and
     # the same numbers a CPU run would give to within TF32's rounding).
-    bf16 = a.bf16 and device == "cpu" and torch.backends.mkldnn.is_available() and cpu_has_bf16()
+    bf16 = a.bf16 and device == "cpu" and has_bf16()
     return Options(
         a.steps, a.minutes, a.batch, a.frames, a.size, a.lr, a.warmup, a.seed, a.caption_drop, a.background_drop,
         a.high_noise_share, a.probe_weight, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, device,

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from models.cpu import has_bf16
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "weights"
@@ -72,7 +72,7 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="checkpoint folder (git-ignored)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="exported pipeline folder")
     a = p.parse_args(argv)
-    bf16 = a.bf16 and torch.backends.mkldnn.is_available() and cpu_has_bf16()
+    bf16 = a.bf16 and has_bf16()
     return Options(
         a.steps,
         a.minutes,
@@ -94,12 +94,3 @@ def parse(argv: list[str] | None = None) -> Options:
         a.state,
         a.out,
     )
-
-
-def cpu_has_bf16() -> bool:
-    """Whether the CPU has bf16 units (AVX512-BF16 or AMX): the recipes' bf16 autocast needs them to be fast."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
