@@ -27,3 +27,14 @@ def test_evaluate_writes_scores_and_a_strip_and_the_card_reads_them(tmp_path: Pa
     card.main([str(folder)])
     text = (folder / "README.md").read_text()
     assert "TextToVideoSDPipeline" in text and "does not yet meet" in text and "![samples](samples.png)" in text
+
+    log = tmp_path / "train.log"
+    log.write_text("2026-12-01 22:00:00,000 started\rvae 10%|\r2026-12-01 22:05:00,000 done at step 10\n")
+    card.main([str(folder), "--cpu-run", str(folder), "--log", str(log)])
+    recorded = json.loads((folder / "cpu-run.json").read_text())
+    assert recorded["wall_minutes"] == 5.0 and "strip" not in recorded["evaluation"]
+    assert recorded["training"]["steps"] == 10
+    text = (folder / "README.md").read_text()
+    assert "## The recipe on a CPU" in text and "5 minutes from the first line of its log" in text
+    card.main([str(folder)])  # rendered again later, the recorded run stays on the card
+    assert "## The recipe on a CPU" in (folder / "README.md").read_text()
