@@ -38,9 +38,9 @@ RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py ima
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
 	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
-	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py bench/spine.py \
+	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py models/prompt_cache.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
-	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py \
+	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py tests/models/test_prompt_cache.py \
 	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py \
 	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))

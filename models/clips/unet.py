@@ -45,6 +45,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.embeddings import TextTimeEmbedding, TimestepEmbedding
 from torch import nn
 
+from models.prompt_cache import PromptCache
 from models.shapes.unet import LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_HIDDEN, layout_mlp
 
 COORD_CHANNELS = 3
@@ -81,6 +82,7 @@ class ClipLayout(nn.Module):
         super().__init__()
         self.mlp = layout_mlp(text_width)
         self.frames = nn.Parameter(torch.zeros(LAYOUT_FRAMES, LAYOUT_HIDDEN))
+        self.cache = PromptCache()
 
     def grid(self, text: torch.Tensor) -> torch.Tensor:
         """(batch, LAYOUT_CHANNELS, LAYOUT_FRAMES, LAYOUT_GRID, LAYOUT_GRID): the maps before any stretching."""
@@ -92,6 +94,10 @@ class ClipLayout(nn.Module):
         return maps.transpose(1, 2)
 
     def forward(self, text: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+        """Painted once per prompt and sampling call (`models.prompt_cache`)."""
+        return self.cache.get(self, text, (frames, height, width), lambda: self.paint(text, frames, height, width))
+
+    def paint(self, text: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
         grid = self.grid(text)
         # Time first, with the ends pinned (align_corners); then space as the image model does it (a size-preserving
         # axis is left exactly as it is by either call).

@@ -33,6 +33,8 @@ from diffusers import ModelMixin, UNet2DConditionModel
 from diffusers.configuration_utils import register_to_config
 from torch import nn
 
+from models.prompt_cache import PromptCache
+
 COORD_CHANNELS = 2
 LAYOUT_CHANNELS = 16
 LAYOUT_GRID = 8
@@ -56,13 +58,17 @@ def layout_mlp(text_width: int) -> nn.Sequential:
 
 class TextLayout(nn.Module):
     """Prompt tokens -> `LAYOUT_CHANNELS` coarse maps of where things go (each token paints, the maps add up),
-    upsampled to the sample's size."""
+    upsampled to the sample's size; painted once per prompt and sampling call (`models.prompt_cache`)."""
 
     def __init__(self, text_width: int) -> None:
         super().__init__()
         self.mlp = layout_mlp(text_width)
+        self.cache = PromptCache()
 
     def forward(self, text: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return self.cache.get(self, text, (height, width), lambda: self.paint(text, height, width))
+
+    def paint(self, text: torch.Tensor, height: int, width: int) -> torch.Tensor:
         grid = self.mlp(text).sum(dim=1).view(-1, LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_GRID)
         return F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
 
