@@ -35,7 +35,7 @@ SPEED_PATHS := worker/batching.py worker/speed.py bench/__init__.py bench/__main
 RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py imagine/images.py bot/attachments.py \
 	bench/chaos.py tests/reliability
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
-LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract.py imagine/keys.py \
+LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
 	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
 	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py models/prompt_cache.py bench/spine.py \

@@ -1,4 +1,4 @@
-"""imagine/contract.py: the spec's validation names the field, limits bound it, secrets stay secret."""
+"""imagine/contract: the spec's validation names the field, limits bound it, secrets stay secret."""
 
 from __future__ import annotations
 

@@ -1,24 +1,17 @@
-"""The bot–worker contract: what a job asks for, what it reports while it runs, and what it returns.
-
-Everything here travels through Redis as JSON (never pickle: a pickle payload in Redis is code execution for anyone
-who can write to it), so every shape is a pydantic model with a strict, documented JSON form. This module imports
-nothing of ours: the bot, the workers and the CLI all depend on it, and it depends on none of them.
-"""
+"""What a job asks for: the spec, its validation and the limits it is checked against, and its parameters text."""
 
 from __future__ import annotations
 
-import base64
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_serializer,
@@ -327,134 +320,3 @@ def parameters_text(spec: JobSpec, seed: int) -> str:
         + (f", LoRAs: {' '.join(spec.loras)}" if spec.loras else "")
     )
     return "\n".join(lines)
-
-
-# --- What workers advertise about their models (so the bot can offer them without importing `models`). ---
-
-
-class ModelInfo(BaseModel):
-    """A registry entry as the bot sees it: published by workers under `keys.MODELS`."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str
-    description: str = ""
-    defaults: ModelDefaults
-    display_scale: int = 1
-    available: bool = True
-    default: bool = False
-    #: "image" or "clip"; the family ("sd15", "sdxl", "flux", "wan", …); LoRAs a member may pick by name.
-    kind: str = "image"
-    family: str = ""
-    loras: list[str] = Field(default_factory=list)
-
-
-# --- Progress events, in the order a job emits them. ---
-
-
-class Started(BaseModel):
-    """A worker took the job (again, on a retry: `attempt` counts from 1)."""
-
-    type: Literal["started"] = "started"
-    job_id: str
-    worker: str
-    attempt: int = 1
-    ts: float
-
-
-class Progress(BaseModel):
-    """Step `step` of `total` finished; `preview_png` (base64 PNG, small) rides along every few steps."""
-
-    type: Literal["progress"] = "progress"
-    job_id: str
-    step: int
-    total: int
-    preview_png: str | None = None
-    ts: float
-
-
-class Done(BaseModel):
-    """The result is stored; fetch it with `imagine.queue.fetch_result`."""
-
-    type: Literal["done"] = "done"
-    job_id: str
-    ts: float
-
-
-class Failed(BaseModel):
-    """This attempt failed. `error` is fit to show a member; `retrying` says whether another attempt follows."""
-
-    type: Literal["failed"] = "failed"
-    job_id: str
-    error: str
-    retrying: bool = False
-    ts: float
-
-
-Event = Annotated[Started | Progress | Done | Failed, Field(discriminator="type")]
-EVENT_ADAPTER: TypeAdapter[Started | Progress | Done | Failed] = TypeAdapter(Event)
-
-
-def parse_event(data: str | bytes) -> Started | Progress | Done | Failed:
-    """Parse one JSON-encoded progress event."""
-    return EVENT_ADAPTER.validate_json(data)
-
-
-# --- The result a job returns (stored by RQ, as JSON). ---
-
-
-class Image(BaseModel):
-    """One encoded picture. `width`/`height` are the PNG's own (display) size."""
-
-    seed: int
-    width: int
-    height: int
-    png: str = Field(description="base64 of the PNG bytes")
-
-    def png_bytes(self) -> bytes:
-        return base64.b64decode(self.png)
-
-    @classmethod
-    def from_png(cls, seed: int, width: int, height: int, data: bytes) -> Image:
-        return cls(seed=seed, width=width, height=height, png=base64.b64encode(data).decode("ascii"))
-
-
-class Timings(BaseModel):
-    """Where a job's time went; `loaded` is True when this job had to load its pipeline."""
-
-    loaded: bool
-    load_s: float
-    sample_s: float
-    encode_s: float
-
-
-class Clip(BaseModel):
-    """An animation (clips from video families): MP4 (H.264) or an animated GIF, both of which Discord plays inline."""
-
-    format: ClipFormat = "gif"
-    width: int
-    height: int
-    frames: int
-    fps: int
-    data: str = Field(description="base64 of the file")
-
-    def data_bytes(self) -> bytes:
-        return base64.b64decode(self.data)
-
-
-class JobResult(BaseModel):
-    """What `worker.jobs.generate` returns: the resolved spec (no token), seeds and encoded images."""
-
-    job_id: str
-    spec: JobSpec
-    seeds: list[int]
-    images: list[Image]
-    grid: Image | None = None
-    native_width: int
-    native_height: int
-    worker: str
-    timings: Timings
-    #: Clips: the animation (`images` then holds its first frame, as a poster for buttons and variations).
-    clip: Clip | None = None
-    #: Indexes of images the model's safety checker blacked out.
-    filtered: list[int] = Field(default_factory=list)
