@@ -29,7 +29,7 @@ CLIP_PATHS := models/clips models/clips/world.py models/clips/captions.py models
 	models/clips/motion.py models/clips/card.py models/clips/tiny.py worker/video.py bot/cogs/animate.py \
 	tests/models/clips
 # Speed (issue 8): cross-job batching, CPU speed settings, `make bench` and its tests.
-SPEED_PATHS := worker/batching.py worker/speed.py bench/__init__.py bench/__main__.py bench/common.py \
+SPEED_PATHS := worker/batching.py worker/rendezvous.py worker/speed.py bench/__init__.py bench/__main__.py bench/common.py \
 	bench/throughput.py bench/sampler.py bench/frontend.py bench/quality.py bench/report.py tests/bench
 # Nothing lost (issue 6): the reaper, exactly-once delivery and the outbox, upload checks, the chaos script.
 RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py imagine/images.py bot/attachments.py \

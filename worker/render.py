@@ -21,7 +21,7 @@ from PIL import Image
 
 from imagine.contract import Clip, JobSpec, Limits
 from models.families import Family
-from worker import batching, encoding
+from worker import encoding, rendezvous
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,9 @@ def call(
         elif "callback" in params:  # ModelScope text-to-video: the pre-0.22 step callback
             kwargs["callback"] = lambda i, t, latents: on_step(pipe, i, t, {"latents": latents})
             kwargs["callback_steps"] = 1
-    # Image calls go through `worker.batching` (merged with other waiting jobs' calls when they share a batch, under
+    # Image calls go through `worker.rendezvous` (merged with other waiting jobs' calls when they share a batch, under
     # the CPU speed settings either way); clips run alone, as they are (5-D latents take neither).
-    out = batching.call(pipe, **kwargs) if kind == "image" else pipe(**kwargs)
+    out = rendezvous.call(pipe, **kwargs) if kind == "image" else pipe(**kwargs)
     if kind == "clip":
         frames = [_as_pil(frame) for frame in out.frames[0]]
         return Rendered(pictures=frames[:1], frames=frames)

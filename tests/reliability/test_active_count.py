@@ -26,8 +26,8 @@ from imagine.admission import Refused
 from imagine.contract import InitImage, JobSpec, Requester
 from imagine.settings import Settings
 from tests.helpers import make_settings, run_burst
-from worker import batching, reaper
 from worker import jobs as worker_jobs
+from worker import reaper, rendezvous
 from worker.context import WorkerContext
 from worker.worker import ImagineWorker
 
@@ -124,13 +124,13 @@ def test_batch_companions(
 ) -> None:
     limits.store(conn, GUILD, "member_active", 3)
     sizes: list[int] = []
-    real = batching.run_calls
+    real = rendezvous.run_calls
 
     def counting(calls: list[Any]) -> list[Any]:
-        sizes.append(sum(batching._images(c) for c in calls))
+        sizes.append(sum(rendezvous._images(c) for c in calls))
         return real(calls)
 
-    monkeypatch.setattr(batching, "run_calls", counting)
+    monkeypatch.setattr(rendezvous, "run_calls", counting)
     jobs = [ask(conn, settings, seed=i) for i in range(3)]
     other = ask(conn, settings, BOB)
     assert_holds(conn, settings, jobs)

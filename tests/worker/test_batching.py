@@ -18,7 +18,7 @@ from rq.serializers import JSONSerializer
 from imagine import keys, queue
 from imagine.contract import Done, Failed, JobResult, JobSpec, Progress, Started
 from tests.helpers import context_with, events_of, make_settings, run_burst
-from worker import batching
+from worker import batching, rendezvous
 from worker.context import WorkerContext
 from worker.encoding import read_parameters
 from worker.worker import ImagineWorker
@@ -34,13 +34,13 @@ def spec(i: int, **fields: Any) -> JobSpec:
 def sizes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Images per pipeline call made through `batching` (1 for an unbatched job)."""
     seen: list[int] = []
-    real = batching.run_calls
+    real = rendezvous.run_calls
 
     def counting(calls: list[Any]) -> list[Any]:
-        seen.append(sum(batching._images(c) for c in calls))
+        seen.append(sum(rendezvous._images(c) for c in calls))
         return real(calls)
 
-    monkeypatch.setattr(batching, "run_calls", counting)
+    monkeypatch.setattr(rendezvous, "run_calls", counting)
     yield seen
 
 
@@ -205,7 +205,7 @@ def test_a_failed_batch_call_fails_every_member_and_each_is_retried(
     conn, settings, ctx: WorkerContext, redis_url, data_dir, monkeypatch
 ) -> None:
     jobs = [queue.enqueue(conn, spec(i), settings) for i in range(3)]
-    real = batching._run_merged
+    real = rendezvous._run_merged
     calls = {"n": 0}
 
     def flaky(members: list[Any]) -> list[Any]:
@@ -214,7 +214,7 @@ def test_a_failed_batch_call_fails_every_member_and_each_is_retried(
             raise RuntimeError("simulated out of memory")
         return real(members)
 
-    monkeypatch.setattr(batching, "_run_merged", flaky)
+    monkeypatch.setattr(rendezvous, "_run_merged", flaky)
     run_burst(context_with(ctx, redis_url, data_dir, batch_max=8))
     for job in jobs:
         result = queue.wait(conn, job.id, timeout=5)
@@ -264,12 +264,12 @@ class _Pipe:
         return _Out([f"{p}|{n}|{s}" for p, n, s in zip(prompts, negatives, seeds, strict=True)], [False] * len(prompts))
 
 
-def _call(pipe: _Pipe, prompt: str, seeds: list[int], **kwargs: Any) -> batching._Call:
+def _call(pipe: _Pipe, prompt: str, seeds: list[int], **kwargs: Any) -> rendezvous._Call:
     import torch
 
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     args = {"prompt": prompt, "num_images_per_prompt": len(seeds), "generator": generators, "num_inference_steps": 3}
-    return batching._Call(pipe, {**args, **kwargs})
+    return rendezvous._Call(pipe, {**args, **kwargs})
 
 
 def test_matching_calls_merge_into_one_and_each_gets_its_own_images() -> None:
@@ -279,7 +279,7 @@ def test_matching_calls_merge_into_one_and_each_gets_its_own_images() -> None:
         _call(pipe, "b", [3], negative_prompt="blur"),
         _call(pipe, "c", [4], num_inference_steps=2),  # other steps: its own call
     ]
-    outs = batching.run_calls(calls)
+    outs = rendezvous.run_calls(calls)
     assert [c["prompt"] for c in pipe.calls] == [["a", "a", "b"], "c"]
     assert pipe.calls[0]["negative_prompt"] == ["", "", "blur"]
     assert outs[0].images == ["a||1", "a||2"] and outs[0].nsfw_content_detected == [False, False]
@@ -299,7 +299,7 @@ def test_step_callbacks_run_in_order_and_see_only_their_own_images() -> None:
 
         return on_step
 
-    batching.run_calls(
+    rendezvous.run_calls(
         [
             _call(pipe, "a", [1, 2], callback_on_step_end=recorder("a")),
             _call(pipe, "b", [3], callback_on_step_end=recorder("b")),
@@ -314,15 +314,15 @@ def test_a_step_callback_error_fails_the_call() -> None:
         raise ConnectionError("Redis went away")
 
     with pytest.raises(ConnectionError, match="Redis went away"):
-        batching.run_calls([_call(_Pipe(), "a", [1], callback_on_step_end=broken)])
+        rendezvous.run_calls([_call(_Pipe(), "a", [1], callback_on_step_end=broken)])
 
 
 def test_a_member_that_never_reaches_the_sampler_is_waited_for_only_patience_s() -> None:
     pipe = _Pipe()
-    meeting = batching.Rendezvous({"here", "lost"}, patience_s=0.2)
+    meeting = rendezvous.Rendezvous({"here", "lost"}, patience_s=0.2)
     with meeting.joined("here"):
         started = time.monotonic()
-        out = batching.call(pipe, **_call(pipe, "a", [5]).kwargs)
+        out = rendezvous.call(pipe, **_call(pipe, "a", [5]).kwargs)
         waited = time.monotonic() - started
     assert out.images == ["a||5"] and meeting.batches == [1]
     assert 0.2 <= waited < 5
