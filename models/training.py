@@ -160,7 +160,8 @@ class Schedule:
 
 def train(trainer: Recipe, schedule: Schedule, state: Path, out: Path, desc: str, log_every: int = 50) -> None:
     """Step until `schedule.steps` (or its minutes run out): a progress bar, a log line every `log_every` steps,
-    a checkpoint and an export on their clocks, and both once more at the end."""
+    a checkpoint and an export on their clocks, and both once more at the end. A run with no step to take writes
+    nothing: re-exporting weights trained elsewhere would rewrite their training.json with this run's settings."""
     start = time.monotonic()
     last_checkpoint = last_export = start
     bar = tqdm(total=schedule.steps, initial=trainer.step_count, desc=desc, smoothing=0.05)
@@ -184,6 +185,9 @@ def train(trainer: Recipe, schedule: Schedule, state: Path, out: Path, desc: str
             last_export = now
             log.info("exported step %d to %s", trainer.step_count, out)
     bar.close()
+    if not losses:  # nothing ran: leave the state and the export (with its training.json) as they are
+        log.info("nothing to train: at step %d of %d (%s)", trainer.step_count, schedule.steps, out)
+        return
     trainer.save_state(state)
     trainer.export(out)
     log.info("done at step %d; exported to %s", trainer.step_count, out)

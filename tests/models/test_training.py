@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
 import torch
@@ -45,13 +46,15 @@ def test_v_prediction_works_for_images_and_clips() -> None:
 
 
 class Counting:
-    """A recipe whose step costs nothing: what the loop calls, and when."""
+    """A recipe whose step costs `delay` seconds: what the loop calls, and when."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.step_count, self.seconds, self.probe_losses = 0, 0.0, []
+        self.delay = delay
         self.calls: list[str] = []
 
     def step(self) -> float:
+        time.sleep(self.delay)
         self.step_count += 1
         self.probe_losses.append(0.0)
         return 1.0
@@ -70,6 +73,15 @@ def test_the_loop_stops_at_its_steps_and_saves_and_exports_at_the_end(tmp_path: 
 
 
 def test_the_loop_stops_when_its_minutes_are_spent(tmp_path: Path) -> None:
+    recipe = Counting(delay=0.05)
+    training.train(recipe, training.Schedule(1000, 0.2 / 60, 60, 60), tmp_path, tmp_path, desc="t")
+    assert 1 <= recipe.step_count < 1000
+    assert recipe.calls == [f"save {recipe.step_count}", f"export {recipe.step_count}"]
+
+
+def test_a_run_with_nothing_to_do_writes_nothing(tmp_path: Path) -> None:
+    """Weights trained elsewhere, already past this run's goal, keep their training.json."""
     recipe = Counting()
-    training.train(recipe, training.Schedule(5, 0.0, 60, 60), tmp_path, tmp_path, desc="t")
-    assert recipe.step_count == 0 and recipe.calls == ["save 0", "export 0"]
+    recipe.step_count = 9
+    training.train(recipe, training.Schedule(5, float("inf"), 60, 60), tmp_path, tmp_path, desc="t")
+    assert recipe.step_count == 9 and recipe.calls == []

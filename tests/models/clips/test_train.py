@@ -118,3 +118,6 @@ def test_training_resumes_from_an_export_that_is_further_along_than_the_state(
     with caplog.at_level(logging.INFO, logger="models.clips.train"):
         run(tmp_path, "run", 7)  # now the state (step 6) is as far along as the export: it wins
     assert "resumed from exported weights" not in caplog.text and "at step 6" in caplog.text
+    shipped = (tmp_path / "run" / "out" / "training.json").read_bytes()
+    run(tmp_path, "run", 3)  # the goal is behind the weights: nothing to train, and the export keeps its record
+    assert (tmp_path / "run" / "out" / "training.json").read_bytes() == shipped
