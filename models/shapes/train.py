@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     if opts.reset_text:
         trainer.reset_text_encoder()
         log.info("text encoder started afresh at step %d", trainer.step_count)
+        trainer.save_state(opts.state)  # kept even if this run trains no step
+        trainer.export(opts.out)
     schedule = training.Schedule(opts.steps, opts.minutes, opts.checkpoint_minutes, opts.export_minutes)
     training.train(trainer, schedule, opts.state, opts.out, desc="unet")
 
