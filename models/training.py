@@ -145,7 +145,24 @@ class Recipe(Protocol):
 
     def save_state(self, folder: Path) -> None: ...
 
+    def load_state(self, folder: Path) -> None: ...
+
+    def load_exported(self, folder: Path) -> None: ...
+
     def export(self, folder: Path) -> None: ...
+
+
+def resume(trainer: Recipe, state: Path, out: Path) -> None:
+    """Pick up from the checkpoint in `state` or the export in `out`, whichever is further along (the checkpoint on
+    a tie): weights trained on another machine arrive as an export only, and resuming an older local checkpoint
+    would overwrite them with a continuation of less. With neither, training starts from the beginning."""
+    saved, exported = saved_step(state), exported_step(out)
+    if saved is not None and (exported is None or saved >= exported):
+        trainer.load_state(state)
+        log.info("resumed from %s at step %d", state, trainer.step_count)
+    elif exported is not None:
+        trainer.load_exported(out)
+        log.info("resumed from exported weights in %s at step %d", out, trainer.step_count)
 
 
 @dataclass(frozen=True)

@@ -333,15 +333,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{int(3600 / per_step)} steps an hour, {int(7200 / per_step)} in two"
         )
         return
-    saved, exported = training.saved_step(opts.state), training.exported_step(opts.out)
-    # Whichever is further along: weights trained on another machine arrive as an export only, and resuming an
-    # older local state would overwrite them with a continuation of less.
-    if saved is not None and (exported is None or saved >= exported):
-        trainer.load_state(opts.state)
-        log.info("resumed from %s at step %d", opts.state, trainer.step_count)
-    elif exported is not None:
-        trainer.load_exported(opts.out)
-        log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
+    training.resume(trainer, opts.state, opts.out)
     trainer.prepare_output()
     schedule = training.Schedule(opts.steps, opts.minutes, opts.checkpoint_minutes, opts.export_minutes)
     training.train(trainer, schedule, opts.state, opts.out, desc="clips", log_every=25)

@@ -9,9 +9,9 @@ Two stages, both seeded and resumable:
    autocast where the CPU has it. The settings are in `models/shapes/options.py`.
 
 State (weights, EMA, optimizer, step, random states; safetensors and JSON, `models/training.py`) is checkpointed
-every few minutes to a git-ignored folder;
-the EMA weights are exported as a pipeline folder (the one the registry points at) every export interval. With the
-state folder gone, training resumes from the exported folder's weights with a fresh optimizer.
+every few minutes to a git-ignored folder; the EMA weights are exported as a pipeline folder (the one the registry
+points at) every export interval. Training resumes from whichever of the two is further along; from the export,
+with a fresh optimizer.
 """
 
 from __future__ import annotations
@@ -257,12 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     trainer = Trainer(opts, vae, latents, scenes)
     if (opts.state / "state.pt").exists():
         log.warning("ignoring %s: checkpoints are safetensors and JSON now (no pickle)", opts.state / "state.pt")
-    if training.saved_step(opts.state) is not None:
-        trainer.load_state(opts.state)
-        log.info("resumed from %s at step %d", opts.state, trainer.step_count)
-    elif training.exported_step(opts.out) is not None:
-        trainer.load_exported(opts.out)
-        log.info("resumed from exported weights in %s at step %d", opts.out, trainer.step_count)
+    training.resume(trainer, opts.state, opts.out)
     if opts.reset_text:
         trainer.reset_text_encoder()
         log.info("text encoder started afresh at step %d", trainer.step_count)

@@ -111,11 +111,11 @@ def test_training_resumes_from_an_export_that_is_further_along_than_the_state(
     out = run(tmp_path, "run", 2)
     meta = json.loads((out / "training.json").read_text())
     (out / "training.json").write_text(json.dumps({**meta, "steps": 5}))  # as if trained on to step 5 elsewhere
-    with caplog.at_level(logging.INFO, logger="models.clips.train"):
+    with caplog.at_level(logging.INFO, logger="models.training"):
         run(tmp_path, "run", 6)
     assert "resumed from exported weights" in caplog.text and "at step 5" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="models.clips.train"):
+    with caplog.at_level(logging.INFO, logger="models.training"):
         run(tmp_path, "run", 7)  # now the state (step 6) is as far along as the export: it wins
     assert "resumed from exported weights" not in caplog.text and "at step 6" in caplog.text
     shipped = (tmp_path / "run" / "out" / "training.json").read_bytes()
