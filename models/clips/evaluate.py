@@ -103,14 +103,22 @@ def strip(clips: list[list[Image.Image]], scale: int | None = None) -> Image.Ima
 
 
 def evaluate(
-    folder: Path, steps: int, guidance: float, frames: int, limit: int | None = None, device: str = "cpu"
+    folder: Path,
+    steps: int,
+    guidance: float,
+    frames: int,
+    limit: int | None = None,
+    device: str = "cpu",
+    motions: tuple[str, ...] = MOTIONS,
 ) -> dict[str, Any]:
     pipe = load(folder, device)
-    scenes = heldout_scenes()
+    every = heldout_scenes()
+    scenes = tuple(s for s in every if s.motion in motions)
     if limit:
         # An even share of every motion, for a quick look.
-        scenes = tuple(s for m in MOTIONS for s in [x for x in scenes if x.motion == m][: max(1, limit // 9)])
-    seeds = list(range(len(scenes)))
+        share = max(1, limit // len(motions))
+        scenes = tuple(s for m in motions for s in [x for x in scenes if x.motion == m][:share])
+    seeds = [every.index(s) for s in scenes]  # a prompt's seed is its place among all held-out prompts
     started = time.perf_counter()
     clips = generate(pipe, [canonical(s) for s in scenes], seeds, frames, steps, guidance)
     seconds = time.perf_counter() - started
@@ -151,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--guidance", type=float, default=4.0)
     p.add_argument("--frames", type=int, default=FRAMES)
     p.add_argument("--limit", type=int, default=0, help="evaluate about this many prompts (an even share per motion)")
+    p.add_argument("--motions", default=",".join(MOTIONS), help="only the held-out prompts of these motions")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="where to run the pipeline (cpu, cuda)")
     p.add_argument("--write", action="store_true", help="save evaluation.json and samples.png into the folder")
@@ -158,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if a.threads:
         torch.set_num_threads(a.threads)
-    results = evaluate(a.folder, a.steps, a.guidance, a.frames, a.limit or None, a.device)
+    results = evaluate(a.folder, a.steps, a.guidance, a.frames, a.limit or None, a.device, tuple(a.motions.split(",")))
     shown = results.pop("strip")
     print_table(results)
     if a.write:

@@ -47,6 +47,8 @@ class Options:
     decoder_steps: int
     decoder_batch: int
     decoder_channels: tuple[int, int]
+    layout_steps: int
+    layout_lr: float
     bench: int
 
 
@@ -89,6 +91,11 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--decoder-steps", type=int, default=2000, help="training steps of the 64x64 VAE (--size 64)")
     p.add_argument("--decoder-batch", type=int, default=16, help="frames per step of the 64x64 VAE")
     p.add_argument("--decoder-channels", default="16,32", help="the 64x64 VAE's channels at its two levels")
+    p.add_argument(
+        "--layout-steps", type=int, default=600,
+        help="steps of the layout warm-up through the frozen image UNet before the video UNet (0: none)",
+    )  # fmt: skip
+    p.add_argument("--layout-lr", type=float, default=1e-3, help="learning rate of the layout warm-up")
     p.add_argument("--bench", type=int, default=0, help="time this many steps, print the cost per step, save nothing")
     a = p.parse_args(argv)
     init = None if a.init.lower() == "none" else Path(a.init)
@@ -100,7 +107,7 @@ def parse(argv: list[str] | None = None) -> Options:
         a.steps, a.minutes, a.batch, a.frames, a.size, a.lr, a.warmup, a.seed, a.caption_drop, a.background_drop,
         a.high_noise_share, a.probe_weight, a.checkpoint_minutes, a.export_minutes, bf16, a.threads, device,
         a.state, a.out, init, tuple(int(c) for c in a.channels.split(",")), a.head_dim, a.vae_steps,
-        a.decoder_steps, a.decoder_batch, _pair(a.decoder_channels), a.bench,
+        a.decoder_steps, a.decoder_batch, _pair(a.decoder_channels), a.layout_steps, a.layout_lr, a.bench,
     )  # fmt: skip
 
 

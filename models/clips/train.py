@@ -7,7 +7,10 @@ every frame as the image model would and what is left to learn is mostly motion.
 
 1. At `--size 64` (the default), a two-level VAE that decodes the image model's 32x32 latents as 64x64 frames
    (`decoder`), trained once and kept in the state folder.
-2. v-prediction on the image model's cosine schedule over whole clips, a quarter of the timesteps from the noisiest
+2. The layout warm-up (`warmup`, `--layout-steps`): the clip layout and the text encoder alone learn where the shape
+   is in every frame, through the frozen image UNet, a clip's frames taken as pictures; once, kept in the state
+   folder. It is what makes "moving left" move left on a CPU's budget (see `warmup`).
+3. v-prediction on the image model's cosine schedule over whole clips, a quarter of the timesteps from the noisiest
    tenth (`Trainer.timesteps`), AdamW with warm-up, 10% caption dropout, an EMA of the weights, and the image
    model's attribute probe on the text, here reading colour, shape, motion and background (`CLASSES`).
 
@@ -53,7 +56,7 @@ from models.shapes.attributes import AttributeProbe, encode_labels
 from models.shapes.autoencoder import to_unit, train_vae
 from models.shapes.world import BACKGROUNDS, COLORS, SHAPES
 
-from . import architecture, decoder
+from . import architecture, decoder, warmup
 from .captions import described
 from .heldout import is_heldout
 from .options import DEFAULT_INIT, Options, parse
@@ -175,6 +178,7 @@ class Trainer:
         self.output_vae = vae
         """The VAE the exported pipeline decodes with: the 64x64 one (`decoder`) once `prepare_output` has run."""
         self.decoder_report: dict = {}
+        self.warmup_report: dict = {}
         params = [*self.parameters(), *self.probe.parameters()]
         self.opt = torch.optim.AdamW(params, lr=opts.lr, weight_decay=0.01)
         self.rng = random.Random(opts.seed + 1)
@@ -192,6 +196,15 @@ class Trainer:
                 exported=self.opts.out, batch=self.opts.decoder_batch, channels=self.opts.decoder_channels,
             )  # fmt: skip
 
+    def warm_up_layout(self) -> None:
+        """Before the first UNet step of a run from the image model, the layout warm-up (`warmup`); kept in the
+        state folder, so a resumed run only reads its report."""
+        folder = self.opts.state / warmup.FOLDER
+        if self.step_count == 0 and self.opts.init is not None and self.opts.layout_steps > 0:
+            self.warmup_report = warmup.run(self, self.opts.init, self.opts.layout_steps, self.opts.layout_lr, folder)
+        elif (folder / warmup.REPORT).is_file():
+            self.warmup_report = json.loads((folder / warmup.REPORT).read_text())
+
     def step(self) -> float:
         opts = self.opts
         for group in self.opt.param_groups:
@@ -199,18 +212,7 @@ class Trainer:
         # The UNet's temporal layers use dropout, which draws from torch's global stream: seeding it by step keeps a
         # resumed run on exactly the path of an uninterrupted one.
         torch.manual_seed(opts.seed * 1_000_003 + self.step_count)
-        scenes, pixels = draw_batch(self.rng, opts.batch, opts.frames)
-        x0 = encode_clips(self.vae, pixels.to(self.device))
-        captions = [
-            None if self.rng.random() < opts.caption_drop else described(s, self.rng, opts.background_drop)
-            for s in scenes
-        ]
-        prompts = ["" if c is None else c[0] for c in captions]
-        labels = encode_labels([None if c is None else c[1] for c in captions], CLASSES)
-        ids = self.tokenizer(
-            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
-            return_tensors="pt",
-        ).input_ids  # fmt: skip
+        ids, labels, x0 = self.batch(self.rng)
         # Every random draw comes from the CPU streams, whatever the device: a run is the same run on either.
         t = self.timesteps(opts.batch)
         noise = torch.randn(x0.shape, generator=self.gen).to(self.device)
@@ -229,6 +231,22 @@ class Trainer:
         self._update_ema()
         self.probe_losses.append(probe_loss.item())
         return loss.item()
+
+    def batch(self, rng: random.Random) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """A batch of training clips drawn from `rng`: token ids, the probe's labels, latents (B, C, F, H, W)."""
+        opts = self.opts
+        scenes, pixels = draw_batch(rng, opts.batch, opts.frames)
+        x0 = encode_clips(self.vae, pixels.to(self.device))
+        captions = [
+            None if rng.random() < opts.caption_drop else described(s, rng, opts.background_drop) for s in scenes
+        ]
+        prompts = ["" if c is None else c[0] for c in captions]
+        labels = encode_labels([None if c is None else c[1] for c in captions], CLASSES)
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            return_tensors="pt",
+        ).input_ids  # fmt: skip
+        return ids, labels, x0
 
     def timesteps(self, batch: int) -> torch.Tensor:
         """A quarter (`--high-noise-share`) from the noisiest tenth: where the shape goes, in every frame, is settled
@@ -293,6 +311,8 @@ class Trainer:
         }
         if self.decoder_report:
             meta["decoder"] = self.decoder_report
+        if self.warmup_report:
+            meta["layout_warmup"] = self.warmup_report
         (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -335,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     training.resume(trainer, opts.state, opts.out)
     trainer.prepare_output()
+    trainer.warm_up_layout()
     schedule = training.Schedule(opts.steps, opts.minutes, opts.checkpoint_minutes, opts.export_minutes)
     training.train(trainer, schedule, opts.state, opts.out, desc="clips", log_every=25)
 

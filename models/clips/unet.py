@@ -17,6 +17,12 @@ So the input gets, beside the latents:
   maps for every grid frame. They are stretched to the sample's frames linearly, the first and last frames pinned to
   the grid's ends (a move spans the clip, whatever its length), and to its height and width bilinearly, as in the
   image model. "moving left" can light up the right-hand cells early and the left-hand ones late, directly.
+  Beside the frame codes, every token also paints `MOTION_TERMS` maps that are weighted by the frame's time: a
+  velocity (times t, from -1 to 1) and a curvature (a bounce). The frame codes reach a frame's maps only through
+  the layout's hidden layer, shared by every token, so "moving left" moving its painting needed a product of word
+  and frame that training found slowly (the layout warm-up, `models.clips.warmup`, left the shape where the words
+  "left" and "right" put it after 400 steps: 3 of 32 held-out moves right at t=999); with the velocity maps the
+  word paints its own change, a first-order path (600 steps: 32 of 32). Both start at zero.
 
 And like the image UNet (`addition_embed_type="text"`), the prompt pooled by attention is added to the time
 embedding (`add_embedding`, `TextTimestepEmbedding`). A stock `UNet3DConditionModel` has no place for it, but the
@@ -24,8 +30,8 @@ image model leans on it: without it the image UNet's prediction moves by about h
 t=500 to 999, on its weights at steps 3,675 and 3,923), so a clip UNet without it would start far from the model it
 inherits.
 
-With the frame codes at zero every frame's layout is the image model's layout for the prompt, which is how
-`models.clips.architecture.inflate` starts this UNet as the image UNet, frame by frame.
+With the frame codes and motion maps at zero every frame's layout is the image model's layout for the prompt, which
+is how `models.clips.architecture.inflate` starts this UNet as the image UNet, frame by frame.
 
 Everything else is the stock `UNet3DConditionModel`, and the config's `in_channels` stays the latent channel count,
 so `TextToVideoSDPipeline` prepares latents for it as usual. The pipeline folder names this class by its module
@@ -54,6 +60,10 @@ COORD_CHANNELS = 3
 LAYOUT_FRAMES = 8
 """Frames of the layout's grid: the training clips' length, so at that length no frame is interpolated."""
 
+MOTION_TERMS = 2
+"""Maps a token paints for how its place changes over the clip: a velocity (weighted by the frame's time, -1 to 1)
+and a curvature (the second Legendre polynomial of it: a bounce)."""
+
 POOL_HEADS = 4
 """Heads of the attention that pools the prompt: the image UNet's (`addition_embed_type_num_heads`)."""
 
@@ -75,21 +85,29 @@ class ClipLayout(nn.Module):
 
     `mlp` has the image model's `TextLayout.mlp` layers under the same names (its weights load as they are);
     `frames` is one vector a grid frame, added to the hidden layer, so one small MLP paints every frame and the
-    frame count costs `LAYOUT_HIDDEN` numbers a frame rather than a second output layer a frame.
+    frame count costs `LAYOUT_HIDDEN` numbers a frame rather than a second output layer a frame. `motion` paints,
+    from each token's hidden state without the frame codes, the maps that `basis` weights by the frame's time.
     """
 
     def __init__(self, text_width: int) -> None:
         super().__init__()
         self.mlp = layout_mlp(text_width)
         self.frames = nn.Parameter(torch.zeros(LAYOUT_FRAMES, LAYOUT_HIDDEN))
+        self.motion = nn.Linear(LAYOUT_HIDDEN, MOTION_TERMS * LAYOUT_CHANNELS * LAYOUT_GRID * LAYOUT_GRID, bias=False)
+        nn.init.zeros_(self.motion.weight)
+        tau = torch.linspace(-1.0, 1.0, LAYOUT_FRAMES)
+        self.register_buffer("basis", torch.stack([tau, 1.5 * tau**2 - 0.5], dim=1), persistent=False)
         self.cache = PromptCache()
 
     def grid(self, text: torch.Tensor) -> torch.Tensor:
         """(batch, LAYOUT_CHANNELS, LAYOUT_FRAMES, LAYOUT_GRID, LAYOUT_GRID): the maps before any stretching."""
         norm, text_in, act, out = self.mlp
-        hidden = text_in(norm(text))[:, None] + self.frames[:, None]  # (batch, frames, tokens, hidden)
+        tokens = text_in(norm(text))  # (batch, tokens, hidden)
+        hidden = tokens[:, None] + self.frames[:, None]  # (batch, frames, tokens, hidden)
         # The last layer is linear, so the tokens are summed before it: the sum of their maps, without a map a token.
         painted = F.linear(act(hidden).sum(dim=2), out.weight) + text.shape[1] * out.bias
+        terms = self.motion(act(tokens).sum(dim=1)).unflatten(1, (MOTION_TERMS, -1))  # (batch, terms, maps)
+        painted = painted + torch.einsum("fk,bkm->bfm", self.basis.to(terms.dtype), terms)
         maps = painted.view(-1, LAYOUT_FRAMES, LAYOUT_CHANNELS, LAYOUT_GRID, LAYOUT_GRID)
         return maps.transpose(1, 2)
 

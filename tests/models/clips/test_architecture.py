@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from models.clips import architecture, train
+from models.clips import architecture, train, warmup
 from models.clips.unet import LAYOUT_CHANNELS
 from models.shapes import architecture as image
 
@@ -17,7 +18,8 @@ def test_the_image_unet_fills_the_clip_unets_spatial_layers() -> None:
     source = image.make_unet()
     clip = architecture.make_unet()
     left = architecture.inflate(clip, source.state_dict())
-    assert left and all("temp_" in k or k.startswith("transformer_in.") for k in left if k != "layout.frames")
+    fresh = ("layout.frames", "layout.motion.weight")  # the layout's time: frame codes and motion terms
+    assert left and all("temp_" in k or k.startswith("transformer_in.") for k in left if k not in fresh)
     projection = clip.mid_block.attentions[0].proj_in.weight
     assert torch.equal(projection, source.mid_block.attentions[0].proj_in.weight.reshape(projection.shape))
     assert torch.equal(clip.add_embedding.proj.weight, source.add_embedding.proj.weight)  # the pooled prompt
@@ -91,7 +93,15 @@ def test_training_starts_from_an_image_model_folder(tmp_path: Path) -> None:
     image.save_folder(pipe, folder)
     (folder / "training.json").write_text('{"steps": 7}')
     out = tmp_path / "out"
-    train.main(["--init", str(folder), "--steps", "1", "--batch", "1", "--frames", "2", "--threads", "1",
-                "--size", "32", "--state", str(tmp_path / "state"), "--out", str(out)])  # fmt: skip
-    meta = __import__("json").loads((out / "training.json").read_text())
+    args = ["--init", str(folder), "--batch", "1", "--frames", "2", "--threads", "1", "--size", "32",
+            "--layout-steps", "2", "--state", str(tmp_path / "state"), "--out", str(out)]  # fmt: skip
+    train.main([*args, "--steps", "1"])
+    meta = json.loads((out / "training.json").read_text())
     assert meta["init"] == str(folder) and meta["init_steps"] == 7 and len(meta["init_digest"]) == 16
+    # The layout warm-up ran first, once: its report travels with the weights, and a resumed run keeps it as it was.
+    assert meta["layout_warmup"]["steps"] == 2
+    kept = tmp_path / "state" / warmup.FOLDER
+    stamp = (kept / warmup.REPORT).stat().st_mtime_ns
+    train.main([*args, "--steps", "2"])
+    assert json.loads((out / "training.json").read_text())["layout_warmup"] == meta["layout_warmup"]
+    assert (kept / warmup.REPORT).stat().st_mtime_ns == stamp

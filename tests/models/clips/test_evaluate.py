@@ -38,3 +38,11 @@ def test_evaluate_writes_scores_and_a_strip_and_the_card_reads_them(tmp_path: Pa
     assert "## The recipe on a CPU" in text and "5 minutes from the first line of its log" in text
     card.main([str(folder)])  # rendered again later, the recorded run stays on the card
     assert "## The recipe on a CPU" in (folder / "README.md").read_text()
+
+    # A CPU run with the layout warm-up, beside shipped weights trained before the recipe had it: the card says both.
+    recorded["training"]["layout_warmup"] = {"steps": 600, "seconds": 362}
+    (folder / "cpu-run.json").write_text(json.dumps(recorded))
+    card.main([str(folder)])
+    text = (folder / "README.md").read_text()
+    assert "the layout warm-up (600 steps, 6.0 minutes) and 10 UNet steps" in text
+    assert "before the recipe had its layout warm-up" in text
