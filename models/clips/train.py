@@ -170,7 +170,11 @@ class Trainer:
         self.noise = architecture.make_train_scheduler()
         self.alphas = self.noise.alphas_cumprod.float().to(self.device)
         self.step_count = 0
+        self.clips = 0
+        """Clips trained on so far: steps times batch, summed over runs (a resumed run may use another batch)."""
         self.seconds = 0.0
+        self.history: list[dict] = []
+        """Notes on earlier runs these weights went through (a GPU run, a resume from an export), carried along."""
         self.ema_unet = deepcopy(self.unet).requires_grad_(False)
         self.ema_text = deepcopy(self.text_encoder).requires_grad_(False)
         self.probe = AttributeProbe(architecture.TEXT_WIDTH, CLASSES).to(self.device)
@@ -228,6 +232,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.parameters(), 1.0)
         self.opt.step()
         self.step_count += 1
+        self.clips += opts.batch
         self._update_ema()
         self.probe_losses.append(probe_loss.item())
         return loss.item()
@@ -261,12 +266,14 @@ class Trainer:
     # -- persistence
 
     def save_state(self, folder: Path) -> None:
-        meta = {"step": self.step_count, "seconds": self.seconds}
+        meta = {"step": self.step_count, "clips": self.clips, "seconds": self.seconds, "history": self.history}
         training.save_state(folder, self._modules(), self.opt, self.rng, self.gen, meta)
 
     def load_state(self, folder: Path) -> None:
         meta = training.load_state(folder, self._modules(), self.opt, self.rng, self.gen)
         self.step_count, self.seconds = meta["step"], meta["seconds"]
+        self.clips = meta.get("clips", self.step_count * self.opts.batch)
+        self.history = meta.get("history", [])
 
     def _modules(self) -> dict[str, torch.nn.Module]:
         return {
@@ -287,6 +294,8 @@ class Trainer:
             target.load_state_dict(text.state_dict())
         meta = json.loads((folder / "training.json").read_text())
         self.step_count, self.seconds = meta["steps"], meta["train_seconds"]
+        self.clips = meta.get("clips", self.step_count * self.opts.batch)
+        self.history = meta.get("history", [])
         self.rng = random.Random(self.opts.seed + 1 + self.step_count)
         self.gen = torch.Generator().manual_seed(self.opts.seed + 2 + self.step_count)
 
@@ -295,7 +304,7 @@ class Trainer:
         architecture.save_folder(pipe, folder)
         meta = {
             "steps": self.step_count,
-            "clips": self.step_count * self.opts.batch,
+            "clips": self.clips,
             "frames": self.opts.frames,
             "size": self.opts.size,
             "probe_weight": self.opts.probe_weight,
@@ -313,6 +322,8 @@ class Trainer:
             meta["decoder"] = self.decoder_report
         if self.warmup_report:
             meta["layout_warmup"] = self.warmup_report
+        if self.history:
+            meta["history"] = self.history
         (folder / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 

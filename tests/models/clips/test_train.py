@@ -121,3 +121,21 @@ def test_training_resumes_from_an_export_that_is_further_along_than_the_state(
     shipped = (tmp_path / "run" / "out" / "training.json").read_bytes()
     run(tmp_path, "run", 3)  # the goal is behind the weights: nothing to train, and the export keeps its record
     assert (tmp_path / "run" / "out" / "training.json").read_bytes() == shipped
+
+
+def test_the_clip_count_adds_up_each_runs_batch_and_the_history_travels(tmp_path: Path) -> None:
+    """A run resumed with another batch counts the clips it saw, and notes on earlier runs stay on the weights."""
+    out = run(tmp_path, "run", 2)  # batch 2
+    assert json.loads((out / "training.json").read_text())["clips"] == 4
+    run(tmp_path, "run", 3, "--batch", "1")  # from the checkpoint
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["clips"] == 5 and "history" not in meta
+    note = {"steps": "0-3", "note": "trained elsewhere"}
+    (out / "training.json").write_text(json.dumps({**meta, "history": [note]}))
+    for name in ("state.json", "state.safetensors"):
+        (tmp_path / "run" / "state" / name).unlink()
+    run(tmp_path, "run", 4)  # from the export alone
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["clips"] == 7 and meta["history"] == [note]
+    run(tmp_path, "run", 5)  # and from the checkpoint that run wrote
+    assert json.loads((out / "training.json").read_text())["history"] == [note]
