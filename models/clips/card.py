@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .evaluate import ATTRIBUTES, DEFAULT_FOLDER
 TARGETS = {"direction": 80.0, "color": 90.0}
 """What issue 7 asks of the model on held-out prompts."""
 CPU_RUN = "cpu-run.json"
+CPU_SAMPLES = "cpu-run-samples.png"
 LOG_STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
@@ -103,7 +105,7 @@ Issue 7 asks for direction at least {TARGETS["direction"]:.0f}% and colour at le
 ![samples](samples.png)
 
 Four held-out samples, one a row, frames left to right: {strip}.
-{_cpu_section(cpu_run, training) if cpu_run else ""}"""
+{_cpu_section(cpu_run, training, scores) if cpu_run else ""}"""
 
 
 def _vae(training: dict[str, Any]) -> str:
@@ -146,7 +148,7 @@ def _device(evaluation: dict[str, Any]) -> str:
     return f"this CPU ({evaluation['threads']} threads)"
 
 
-def _cpu_section(run: dict[str, Any], shipped: dict[str, Any]) -> str:
+def _cpu_section(run: dict[str, Any], shipped: dict[str, Any], shipped_scores: dict[str, Any]) -> str:
     training, evaluation = run["training"], run["evaluation"]
     scores = evaluation["heldout"]
     decoder = training.get("decoder", {})
@@ -158,13 +160,25 @@ def _cpu_section(run: dict[str, Any], shipped: dict[str, Any]) -> str:
         shipped_text = (
             "The shipped weights above were trained on a lent GPU before the recipe had its layout warm-up\n"
             "and motion maps (theirs are zero), with more clips a step, more steps and a 64x64 VAE of twice the\n"
-            "channels; they score higher on every motion, so they stay the shipped model."
+            "channels"
         )
     else:
         shipped_text = (
             "The shipped weights above are the same recipe given a GPU's budget (more clips a step and more steps,\n"
-            "and a 64x64 VAE of twice the channels)."
+            "and a 64x64 VAE of twice the channels)"
         )
+    samples = ""
+    if run.get("samples"):
+        samples = f"\n![the CPU run's samples]({run['samples']})\n\n"
+        samples += "The same four prompts and seeds, drawn by that run.\n"
+    if shipped_scores["all"] >= scores["all"]:
+        shipped_text += (
+            f": {shipped_scores['all']}% of their clips are right in all four attributes against this run's "
+            f"{scores['all']}%, so they stay the shipped model."
+        )
+    else:
+        shipped_text += f", and this run beats them in all four attributes ({scores['all']}% against "
+        shipped_text += f"{shipped_scores['all']}%): its folder can take their place."
     return f"""
 ## The recipe on a CPU
 `python -m models.clips.train` with its defaults, which fit a CPU's budget, from the same image model, on
@@ -180,7 +194,7 @@ for the stretched decode){warmup_text} and {training["steps"]:,} UNet steps of {
 
 Motion by motion: {", ".join(f"{m} {v}%" for m, v in scores["per_motion"].items())}. That run {_verdict(scores)} what
 issue 7 asks. {shipped_text}
-"""
+{samples}"""
 
 
 def record_cpu_run(run: Path, log: Path, folder: Path) -> dict[str, Any]:
@@ -196,6 +210,9 @@ def record_cpu_run(run: Path, log: Path, folder: Path) -> dict[str, Any]:
         "cpu": _cpu_name(),
         "cores": os.cpu_count(),
     }
+    if (run / "samples.png").is_file():  # the run's own strip, the same four prompts and seeds
+        shutil.copyfile(run / "samples.png", folder / CPU_SAMPLES)
+        record["samples"] = CPU_SAMPLES
     (folder / CPU_RUN).write_text(json.dumps(record, indent=2) + "\n")
     return record
 

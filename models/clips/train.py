@@ -21,11 +21,12 @@ is checkpointed every few minutes to a git-ignored folder, and the EMA weights a
 `TextToVideoSDPipeline` folder (what the registry points at) every export interval and at the end. `--bench N`
 times N steps and prints the cost per step instead.
 
-Budget. The defaults are a CPU's: a 64x64 VAE of (16, 32) channels, 2,000 steps of 16 frames (about 0.27 s a
-step on a 2-core Xeon with AVX512-BF16), then 1,100 UNet steps of 8 clips of 8 frames (8,800 clips; 4.5-5.3 s a
-step there with bf16 autocast, 5.5 s in float32; 10-12 s on the 2-core AMD EPYC without bf16). On that Xeon the
-whole run took under two hours; what it reached is on the shipped model's card (`models.clips.card --cpu-run`).
-The shipped weights are the same recipe given a lent H100's budget: `--device cuda --batch 32` for 2,968 steps
+Budget. The defaults are a CPU's: a 64x64 VAE of (16, 32) channels, 2,000 steps of 16 frames (5.6 minutes on a
+2-core AMD EPYC with AVX512-BF16; 0.27 s a step on a 2-core Xeon), the layout warm-up, 600 steps of 8 clips (6.0
+minutes on that EPYC), then 1,100 UNet steps of 8 clips of 8 frames (8,800 clips; 2.8-3.4 s a step there with bf16
+autocast, 55 minutes; 4.5-5.3 s on the Xeon). On that EPYC the whole run took 67 minutes; what it reached is on
+the shipped model's card (`models.clips.card --cpu-run`). The shipped weights were trained on a lent H100 before
+the recipe had its layout warm-up: `--device cuda --batch 32` for 2,968 steps
 (94,976 clips, 9.5 minutes) and the VAE at `--decoder-channels 32,64 --decoder-batch 64 --decoder-steps 3000`
 (70 s); their training.json and card say so. `--minutes` caps a run (a later run resumes it), `--threads 2` gives
 it both cores, and `--bench N` measures a step here first.

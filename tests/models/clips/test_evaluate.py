@@ -36,6 +36,8 @@ def test_evaluate_writes_scores_and_a_strip_and_the_card_reads_them(tmp_path: Pa
     assert recorded["training"]["steps"] == 10
     text = (folder / "README.md").read_text()
     assert "## The recipe on a CPU" in text and "5 minutes from the first line of its log" in text
+    assert recorded["samples"] == card.CPU_SAMPLES and (folder / card.CPU_SAMPLES).is_file()  # the run's own strip
+    assert f"]({card.CPU_SAMPLES})" in text
     card.main([str(folder)])  # rendered again later, the recorded run stays on the card
     assert "## The recipe on a CPU" in (folder / "README.md").read_text()
 
@@ -45,4 +47,4 @@ def test_evaluate_writes_scores_and_a_strip_and_the_card_reads_them(tmp_path: Pa
     card.main([str(folder)])
     text = (folder / "README.md").read_text()
     assert "the layout warm-up (600 steps, 6.0 minutes) and 10 UNet steps" in text
-    assert "before the recipe had its layout warm-up" in text
+    assert "before the recipe had its layout warm-up" in text and "so they stay the shipped model" in text
