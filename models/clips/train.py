@@ -248,11 +248,14 @@ class Trainer:
         ]
         prompts = ["" if c is None else c[0] for c in captions]
         labels = encode_labels([None if c is None else c[1] for c in captions], CLASSES)
-        ids = self.tokenizer(
+        return self.tokenize(prompts), labels, x0
+
+    def tokenize(self, prompts: list[str]) -> torch.Tensor:
+        """Token ids, padded to the text encoder's length."""
+        return self.tokenizer(
             prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
             return_tensors="pt",
         ).input_ids  # fmt: skip
-        return ids, labels, x0
 
     def timesteps(self, batch: int) -> torch.Tensor:
         """A quarter (`--high-noise-share`) from the noisiest tenth: where the shape goes, in every frame, is settled

@@ -14,7 +14,7 @@ UNet pass over the frames, without the video UNet's temporal layers or their wei
 a 2-core EPYC, against 2.9-3.4 s for a video UNet step). Each frame gets its own noise level, half from the
 noisiest tenth, where only the layout can say where the shape goes. With the layout's motion maps
 (`unet.ClipLayout.motion`), 600 steps (6 minutes) took the image UNet's guess of where the shape is at t=999 to
-the right direction in 32 of the 32 held-out moves.
+the right direction in 32 of the 32 held-out moves (`moves_at_pure_noise`, which every run of this stage records).
 
 What this stage trains becomes the clip UNet's layout and text encoder (live and EMA copies alike); it runs once,
 at the start of a fresh run, and is kept in the state folder (`layout-warmup/`) so a resumed run skips it.
@@ -32,14 +32,21 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
 from models import training
+from models.shapes.architecture import LATENT_CHANNELS
 from models.shapes.unet import CoordUNet2DConditionModel
+from models.shapes.world import SIZE
 
+from .captions import canonical
+from .heldout import heldout_scenes
+from .motion import read_clip
 from .unet import ClipLayout
+from .world import DIRECTIONS, ClipScene
 
 if TYPE_CHECKING:  # the trainer holds the parts this stage trains; it imports this module, not the other way
     from .train import Trainer
@@ -114,7 +121,32 @@ def _train(trainer: Trainer, init: Path, steps: int, lr: float) -> dict:
         "high_noise_share": HIGH_NOISE_SHARE,
         "seconds": round(time.perf_counter() - started),
         "denoising_loss_last_50": round(statistics.mean(losses[-50:]), 5) if losses else None,
+        "moves_at_pure_noise": moves_at_pure_noise(trainer, unet),
     }
+
+
+@torch.no_grad()
+def moves_at_pure_noise(trainer: Trainer, unet: CoordUNet2DConditionModel) -> dict[str, int]:
+    """The stage's own measure: for every held-out move, the image UNet's guess of the clean frames from pure noise
+    (the last timestep, one fixed seed), which only the layout can steer, read back by the motion reader. Returns
+    how many of the moves it reads as the asked one."""
+    scenes = [s for s in heldout_scenes() if s.motion in DIRECTIONS]
+    frames, device = trainer.opts.frames, trainer.device
+    text = trainer.text_encoder(trainer.tokenize([canonical(s) for s in scenes]).to(device))[0]
+    noise = torch.randn(len(scenes) * frames, LATENT_CHANNELS, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    t = torch.full((noise.shape[0],), trainer.noise.config.num_train_timesteps - 1)
+    noise, t = noise.to(device), t.to(device)
+    v = unet(noise, t, encoder_hidden_states=text.repeat_interleave(frames, dim=0)).sample
+    alpha = trainer.alphas[t].view(-1, 1, 1, 1)
+    x0 = alpha.sqrt() * noise - (1 - alpha).sqrt() * v
+    pixels = trainer.vae.decode(x0 / trainer.vae.config.scaling_factor).sample
+    pixels = ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    clips = [[Image.fromarray(p) for p in pixels[i * frames : (i + 1) * frames]] for i in range(len(scenes))]
+    return {"right": moves_read_right(scenes, clips), "of": len(scenes)}
+
+
+def moves_read_right(scenes: list[ClipScene], clips: list[list[Image.Image]]) -> int:
+    return sum(read_clip(clip).motion == scene.motion for scene, clip in zip(scenes, clips, strict=True))
 
 
 def _losses(
@@ -155,3 +187,28 @@ def _parts(trainer: Trainer) -> dict[str, nn.Module]:
 def _sync_ema(trainer: Trainer) -> None:
     trainer.ema_unet.layout.load_state_dict(trainer.unet.layout.state_dict())
     trainer.ema_text.load_state_dict(trainer.text_encoder.state_dict())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m models.clips.warmup --state FOLDER`: `moves_at_pure_noise` for the warm-up a run kept there."""
+    import argparse
+
+    from .train import Trainer, parse
+
+    p = argparse.ArgumentParser(prog="python -m models.clips.warmup", description=main.__doc__)
+    p.add_argument("--state", type=Path, required=True, help="a clip run's state folder")
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    trainer = Trainer(parse(["--state", str(a.state), "--size", "32"]))
+    if trainer.opts.init is None or not (a.state / FOLDER / REPORT).is_file():
+        raise SystemExit(f"no layout warm-up kept in {a.state}")
+    _load(trainer, a.state / FOLDER)
+    unet = image_unet(trainer.opts.init)
+    unet.layout = FrameLayout(trainer.unet.layout, trainer.opts.frames)
+    print(json.dumps(moves_at_pure_noise(trainer, unet.to(trainer.device))))
+
+
+if __name__ == "__main__":
+    main()

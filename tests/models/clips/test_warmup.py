@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 import torch
 
 from models.clips import train, warmup
+from models.clips.heldout import heldout_scenes
 from models.clips.unet import LAYOUT_FRAMES, MOTION_TERMS, ClipLayout
+from models.clips.world import DIRECTIONS, render_clip
 from models.shapes import architecture as image
 from models.shapes.architecture import TEXT_WIDTH
 
@@ -70,8 +73,17 @@ def test_the_warm_up_trains_the_layout_and_text_alone_and_is_kept(image_folder: 
     ema = trainer.ema_unet.layout.state_dict()
     assert all(torch.equal(v, ema[k]) for k, v in trainer.unet.layout.state_dict().items())
     assert report["steps"] == 3 and json.loads((folder / warmup.REPORT).read_text()) == report
+    assert report["moves_at_pure_noise"]["of"] == 32 and 0 <= report["moves_at_pure_noise"]["right"] <= 32
 
     again = train.Trainer(opts)  # a resumed run reads what the stage kept instead of training it again
     assert warmup.run(again, image_folder, 3, 1e-3, folder) == report
     assert all(torch.equal(v, after[k]) for k, v in again.unet.state_dict().items() if k.startswith("layout."))
     assert all(torch.equal(v, trainer.text_encoder.state_dict()[k]) for k, v in again.text_encoder.state_dict().items())
+
+
+def test_the_stages_measure_reads_real_moves_right_and_reversed_ones_wrong() -> None:
+    scenes = [s for s in heldout_scenes() if s.motion in DIRECTIONS]
+    rng = random.Random(0)
+    clips = [render_clip(scene, 8, rng) for scene in scenes]
+    assert len(scenes) == 32 and warmup.moves_read_right(scenes, clips) == 32
+    assert warmup.moves_read_right(scenes, [clip[::-1] for clip in clips]) == 0
