@@ -33,7 +33,7 @@ SPEED_PATHS := worker/batching.py worker/rendezvous.py worker/speed.py bench/__i
 	bench/throughput.py bench/sampler.py bench/frontend.py bench/quality.py bench/report.py tests/bench
 # Nothing lost (issue 6): the reaper, exactly-once delivery and the outbox, upload checks, the chaos script.
 RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py imagine/images.py bot/attachments.py \
-	bench/chaos.py tests/reliability
+	bench/chaos.py bench/chaos_procs.py bench/chaos_report.py tests/reliability
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \

@@ -31,12 +31,9 @@ import logging
 import os
 import random
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,80 +46,14 @@ from redis.retry import Retry  # noqa: E402
 from rq.registry import StartedJobRegistry  # noqa: E402
 from rq.serializers import JSONSerializer  # noqa: E402
 
+from bench.chaos_procs import REGISTRY, Proc, child_env  # noqa: E402
+from bench.chaos_report import MAINTENANCE_INTERVAL, Kill, Request, report, summary  # noqa: E402
 from imagine import keys  # noqa: E402
 from imagine.redis import EmbeddedRedis  # noqa: E402
 from tests.support.scenario import FakeDiscord  # noqa: E402
 from tests.support.state import Interaction, Member  # noqa: E402
 
 log = logging.getLogger("bench.chaos")
-
-HEARTBEAT_TTL = 5
-MAINTENANCE_INTERVAL = 2
-REGISTRY = """\
-default = "tiny"
-
-[models.tiny]
-description = "tiny random test pipeline"
-source = "tiny"
-family = "sd"
-width = 32
-height = 32
-steps = 2
-guidance = 4.0
-sampler = "dpm++_2m"
-display_scale = 4
-"""
-
-
-@dataclass
-class Request:
-    index: int
-    member: int
-    channel: int
-    prompt: str
-    submitted: float
-    interaction: int = 0
-    message: int = 0
-    job: str | None = None
-    outcome: str = "open"  # delivered | failed | refused | lost
-    detail: str = ""
-    results: int = 0
-
-
-@dataclass
-class Kill:
-    at: float
-    pid: int
-    jobs: list[str]
-    #: Other workers already sweeping when it died (0: the job waits for a new worker to start).
-    sweepers: int = 0
-    requeued_s: list[float] = field(default_factory=list)
-    retried_s: list[float] = field(default_factory=list)
-
-
-class Proc:
-    """A child process logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name, self.argv, self.env, self.log = name, argv, env, log_dir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 class Chaos:
@@ -145,30 +76,6 @@ class Chaos:
         self.started_workers = 0
 
     # -- set-up -------------------------------------------------------------------------------------------------
-
-    def _env(self, guild_id: int, data_dir: Path, registry: Path) -> dict[str, str]:
-        assert self.fake is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
-        env.update(
-            REDIS_URL=self.server.url,
-            DISCORD_TOKEN=self.fake.token,
-            IMAGINE_DISCORD_API_BASE=self.fake.api_base,
-            IMAGINE_DEV_GUILD_ID=str(guild_id),
-            IMAGINE_DATA_DIR=str(data_dir),
-            IMAGINE_REGISTRY_FILE=str(registry),
-            IMAGINE_PROGRESS_INTERVAL="1.0",
-            IMAGINE_TORCH_THREADS="1",
-            IMAGINE_PREVIEW_EVERY="0",
-            IMAGINE_HEARTBEAT_INTERVAL="1",
-            IMAGINE_HEARTBEAT_TTL=str(HEARTBEAT_TTL),
-            IMAGINE_MAINTENANCE_INTERVAL=str(MAINTENANCE_INTERVAL),
-            IMAGINE_BOT_METRICS_PORT="0",
-            IMAGINE_WORKER_METRICS_PORT="0",
-            HF_HUB_OFFLINE="1",
-            OMP_NUM_THREADS="1",
-            PYTHONUNBUFFERED="1",
-        )
-        return env
 
     def add_worker(self) -> Proc:
         self.started_workers += 1
@@ -195,7 +102,8 @@ class Chaos:
         guild = await self.fake.create_guild("Chaos", channels=("general",))
         channels = [(await self.fake.create_channel(guild.id, f"chaos-{i}")).id for i in range(2)]
         members = [await self.fake.create_member(guild.id, f"member{i}") for i in range(self.args.members)]
-        self.env = self._env(guild.id, data_dir, registry)
+        assert self.fake is not None
+        self.env = child_env(self.server.url, self.fake.token, self.fake.api_base, guild.id, data_dir, registry)
         self.bot = Proc("bot", [sys.executable, "-m", "imagine", "-v", "bot"], self.env, self.log_dir)
         self.bot.start()
         for _ in range(self.args.workers):
@@ -422,7 +330,7 @@ class Chaos:
                 await chaos
             await watcher
         self._follow_kills()
-        return self.report(time.time() - started)
+        return report(self.args, self.requests, self.kills, self.redis_restarts, self.faults, time.time() - started)
 
     def _settle_count(self, request: Request) -> None:
         outcome, detail = request.outcome, request.detail
@@ -444,64 +352,6 @@ class Chaos:
                 later = [t - kill.at for t in restarted if t > kill.at]
                 if later:
                     kill.retried_s.append(round(min(later), 2))
-
-    def report(self, elapsed: float) -> dict[str, Any]:
-        outcomes = {
-            k: sum(1 for r in self.requests if r.outcome == k) for k in ("delivered", "failed", "refused", "lost")
-        }
-        duplicated = [r.index for r in self.requests if r.results > 1]
-        requeued = [s for k in self.kills for s in k.requeued_s]
-        swept = [s for k in self.kills if k.sweepers for s in k.requeued_s]
-        retried = [s for k in self.kills for s in k.retried_s]
-        return {
-            "jobs": self.args.jobs,
-            "members": self.args.members,
-            "workers": self.args.workers,
-            "elapsed_s": round(elapsed, 1),
-            "submitted": len(self.requests),
-            "accepted": sum(1 for r in self.requests if r.job),
-            **outcomes,
-            "duplicated": len(duplicated),
-            "worker_kills": len(self.kills),
-            "jobs_on_killed_workers": sum(len(k.jobs) for k in self.kills),
-            "redis_restarts": self.redis_restarts,
-            "discord_faults": [f"{what}: {fault.hits} hit" for what, fault in self.faults],
-            "discord_fault_hits": sum(fault.hits for _, fault in self.faults),
-            "bound_s": HEARTBEAT_TTL + MAINTENANCE_INTERVAL,
-            "death_to_requeue_s": {"max": max(requeued, default=None), "median": _median(requeued)},
-            "death_to_requeue_with_a_sweeper_alive_s": {"max": max(swept, default=None), "median": _median(swept)},
-            "death_to_retry_start_s": {"max": max(retried, default=None), "median": _median(retried)},
-            "kills": [asdict(k) for k in self.kills],
-            "not_delivered": [asdict(r) for r in self.requests if r.outcome != "delivered"],
-            "duplicates": duplicated,
-        }
-
-
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 2) if values else None
-
-
-def summary(report: dict[str, Any]) -> str:
-    r = report
-    lines = [
-        f"chaos: {r['jobs']} jobs from {r['members']} members, {r['workers']} workers, {r['elapsed_s']} s; "
-        f"{r['worker_kills']} worker kills ({r['jobs_on_killed_workers']} jobs running on them), "
-        f"{len(r['redis_restarts'])} Redis crash+restart, {len(r['discord_faults'])} Discord faults "
-        f"({r['discord_fault_hits']} requests answered 429/5xx/late)",
-        f"submitted {r['submitted']} · accepted {r['accepted']} · delivered {r['delivered']} · "
-        f"failed with a message {r['failed']} · refused with a message {r['refused']} · "
-        f"duplicated {r['duplicated']} · lost {r['lost']}",
-        f"worker death -> job requeued: max {r['death_to_requeue_s']['max']} s, median "
-        f"{r['death_to_requeue_s']['median']} s (bound {r['bound_s']} s = heartbeat_ttl {HEARTBEAT_TTL} + "
-        f"maintenance_interval {MAINTENANCE_INTERVAL})",
-        f"  ... when another worker was running to sweep: max {r['death_to_requeue_with_a_sweeper_alive_s']['max']} s, "
-        f"median {r['death_to_requeue_with_a_sweeper_alive_s']['median']} s",
-        f"worker death -> retry started on another worker: max {r['death_to_retry_start_s']['max']} s, median "
-        f"{r['death_to_retry_start_s']['median']} s",
-    ]
-    for request in r["not_delivered"]:
-        lines.append(f"  #{request['index']} {request['outcome']}: {request['detail'][:150]}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,16 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             await chaos.teardown()
 
-    report = asyncio.run(go())
-    print(summary(report))
+    found = asyncio.run(go())
+    print(summary(found))
     if args.out:
-        args.out.write_text(json.dumps(report, indent=2))
+        args.out.write_text(json.dumps(found, indent=2))
     print(f"logs: {work / 'logs'}" if args.keep else "", end="\n" if args.keep else "")
     if not args.keep:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if report["lost"] == 0 and report["duplicated"] == 0 else 1
+    return 0 if found["lost"] == 0 and found["duplicated"] == 0 else 1
 
 
 if __name__ == "__main__":
