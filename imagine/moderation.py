@@ -1,19 +1,17 @@
 """A server's rules as its moderators set them: blocked members, banned words, answering channels, NSFW-capable
 models, the moderator role; and the log of every moderator action. Kept in Redis under `imagine:guild:<id>:...`.
 
-Banned words are matched on whole words, case-insensitively, after Unicode normalisation (NFKC, casefold) and with
-invisible characters removed, so `ＢＡＤ` and `b\u200bad` are caught as `bad`. A pattern is a word or a phrase;
-`*` stands for any letters within a word (`gor*` catches gore and gory), and the words of a phrase match across
-any spaces or punctuation (`bad word` catches bad-word). Moderators cannot enter regular expressions: one with
-catastrophic backtracking would stall every request of the server.
+Banned words are matched on whole words by `imagine.blocklist`, after folding case, accents, invisible and
+look-alike characters (`ＢＡＤ`, `b\u200bad`, `bаd` with a Cyrillic a, `b4d`, `b.a.d` are all `bad`). A pattern is a
+word or a phrase; `*` stands for any letters within a word (`gor*` catches gore and gory), and the words of a
+phrase match across any spaces or punctuation (`bad word` catches bad-word). Moderators cannot enter regular
+expressions, and the matcher cannot backtrack: a check costs time linear in the prompt, whatever is stored.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from typing import Any
 
 import redis
 
-from imagine import keys
+from imagine import blocklist, keys
 
 log = logging.getLogger(__name__)
 
@@ -63,33 +61,20 @@ def normalise(text: str) -> str:
 
 
 def clean_pattern(pattern: str) -> str:
-    """A pattern as stored: normalised, single spaces; `RuleError` when it is empty or too long."""
+    """A pattern as stored: normalised, single spaces; `RuleError` (naming the limit) when it cannot be stored."""
     cleaned = " ".join(normalise(pattern).split())
-    if not any(c.isalnum() for c in cleaned):
-        raise RuleError("a banned word needs at least one letter or digit.")
     if len(cleaned) > MAX_PATTERN_CHARS:
         raise RuleError(f"a banned word or phrase can be at most {MAX_PATTERN_CHARS} characters.")
+    try:
+        blocklist.check_pattern(cleaned)
+    except blocklist.PatternError as exc:
+        raise RuleError(str(exc)) from None
     return cleaned
 
 
-def _regex(pattern: str) -> str:
-    words = []
-    for word in pattern.split(" "):
-        words.append(r"[^\W_]*".join(re.escape(part) for part in word.split("*")))
-    return r"(?<![^\W_])" + r"[\W_]+".join(words) + r"(?![^\W_])"
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not patterns:
-        return None
-    return re.compile("|".join(_regex(p) for p in patterns))
-
-
 def matches(text: str, patterns: tuple[str, ...] | list[str] | set[str]) -> bool:
-    """Whether `text` contains any of the (stored, cleaned) patterns as whole words."""
-    regex = _compiled(tuple(sorted(patterns)))
-    return regex is not None and regex.search(normalise(text)) is not None
+    """Whether `text` contains any of the (stored, cleaned) patterns as whole words (`imagine.blocklist`)."""
+    return blocklist.matches(text, patterns)
 
 
 def ban(conn: redis.Redis, guild_id: int, pattern: str) -> tuple[str, bool]:
