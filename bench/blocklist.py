@@ -5,8 +5,9 @@
   The old regex (bench/blocklist_regex.py, kept here only) runs in a child process on growing prompts until one
   check takes over `--old-budget` seconds; the ratio is old/new at the longest prompt it finished.
 - Growth: the worst pattern at 1,000 / 2,000 / 4,000 / 8,000 characters (linear: each doubling ~2x).
-- A full server: 10 / 100 / 500 (the most a server may store) patterns of 100 characters with wildcards against
-  a 1,000-character prompt (linear in both: cost per pattern flat).
+- A full server: 10 and 100 patterns of 100 characters, 500 of 20 (the most a server may now add: 10,000
+  characters in all), and 500 of 100 (stored before that cap), all full of wildcards, against a 1,000-character
+  prompt that keeps every pattern half-matched. Linear in both the patterns' characters and the prompt.
 - Folding: a prompt's normalisation (skeleton, words, look-alikes) per character at 1,000 to 16,000 characters.
 
 Usage: python -m bench.blocklist [--quick] [--out out/blocklist.json]
@@ -161,13 +162,25 @@ def growth(repeat: int) -> list[dict[str, Any]]:
 
 
 def full_server(repeat: int) -> list[dict[str, Any]]:
+    """Wildcard-laden patterns against a 1,000-character prompt that keeps every one of them half-matched."""
     rnd = random.Random(16)
     rows = []
-    for count in (10, 100, moderation.MAX_PATTERNS):
-        patterns = ["".join(rnd.choice("aa*") for _ in range(99)) + "z" for _ in range(count)]
+    sizes = [(10, 100), (100, 100), (moderation.MAX_PATTERNS, moderation.MAX_BANNED_CHARS // moderation.MAX_PATTERNS)]
+    sizes.append((moderation.MAX_PATTERNS, moderation.MAX_PATTERN_CHARS))  # stored before the total cap
+    for count, length in sizes:
+        patterns = ["".join(rnd.choice("aa*") for _ in range(length - 1)) + "z" for _ in range(count)]
         matcher = blocklist.Blocklist(patterns)
-        ms = statistics.median(timed(matcher.matches, ("a a4 " * 200)[:1000], repeat))
-        rows.append({"patterns": count, "positions": matcher.size, "ms": ms, "us_per_pattern": ms * 1e3 / count})
+        times = timed(matcher.matches, ("a a4 " * 200)[:1000], repeat)
+        rows.append(
+            {
+                "patterns": count,
+                "chars_each": length,
+                "within_limits": count * length <= moderation.MAX_BANNED_CHARS,
+                "positions": matcher.size,
+                "ms": statistics.median(times),
+                "ms_min": min(times),
+            }
+        )
     return rows
 
 
@@ -214,11 +227,14 @@ def table(result: dict[str, Any]) -> str:
     lines.append(
         "  growth of a*a*a*a*a*a*z: " + ", ".join(f"{g['chars']} ch {g['ms'] / first:.1f}x" for g in result["growth"])
     )
-    lines.append(
-        "  a full server, 1,000 ch: "
-        + ", ".join(f"{s['patterns']} patterns {s['ms']:.2f} ms" for s in result["full_server"])
-        + f" ({result['full_server'][-1]['positions']} positions)"
-    )
+    lines.append("  a full server against 1,000 ch (patterns x characters each: median and fastest ms):")
+    for s in result["full_server"]:
+        note = (
+            ""
+            if s["within_limits"]
+            else f"  (over the {moderation.MAX_BANNED_CHARS:,}-character cap: stored before it)"
+        )
+        lines.append(f"    {s['patterns']:>4} x {s['chars_each']:<3} {s['ms']:>6.2f} {s['ms_min']:>6.2f} ms{note}")
     lines.append(
         "  folding a prompt: " + ", ".join(f"{f['chars']} ch {f['us_per_char']:.2f} us/ch" for f in result["folding"])
     )

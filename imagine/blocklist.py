@@ -54,6 +54,10 @@ REPEAT = 3  # a letter written this many times or more may stand for fewer
 # A prompt symbol's kind: a letter as written, a digit or symbol that may also stand for letters, a separator.
 LETTER, LOOKALIKE, SEPARATOR = 0, 1, 2
 Symbol = tuple[str, int, bool]  # (character, kind, may be skipped)
+# What a symbol does to the automaton's bits: the positions it can fill (from the one before), the positions it can
+# stay in (`*`, separators), the patterns' starts it fills, the positions it can fill that precede a `*`, and
+# whether it can end a pattern.
+Step = tuple[int, int, int, int, bool]
 
 
 class PatternError(ValueError):
@@ -133,7 +137,7 @@ class Blocklist:
             words = pattern_words(pattern)  # stored ones are compiled as they are, even past today's limits
             if any(c.isalnum() for word in words for c in word):
                 self._add(words)
-        self._masks: dict[tuple[str, int], tuple[int, int]] = {}
+        self._steps: dict[tuple[str, int], Step] = {}
 
     def _add(self, words: list[str]) -> None:
         positions = [" "]
@@ -154,41 +158,42 @@ class Blocklist:
                 self.letters[char] = self.letters.get(char, 0) | bit
         self.size = base + len(positions)
 
-    def _mask(self, char: str, kind: int) -> tuple[int, int]:
-        """(positions this symbol can fill, positions it can stay in) for one kind of prompt symbol."""
+    def _mask(self, char: str, kind: int) -> Step:
+        """How one kind of prompt symbol moves the automaton (`Step`), computed once per blocklist."""
         key = (char, kind)
-        found = self._masks.get(key)
+        found = self._steps.get(key)
         if found is not None:
             return found
         if kind == SEPARATOR:
-            found = (self.boundaries, self.boundaries)
+            fill, stay = self.boundaries, self.boundaries
         else:
-            fill = self.letters.get(char, 0)
-            stay = self.stars
+            fill, stay = self.letters.get(char, 0) | self.stars, self.stars
             if kind == LOOKALIKE:
                 for letter in LOOKALIKES[char]:
                     fill |= self.letters.get(letter, 0)
                 if not char.isalnum():  # a symbol may also be punctuation: `kill!` is kill
                     fill |= self.boundaries
                     stay |= self.boundaries
-            found = (fill | self.stars, stay)
-        if len(self._masks) < 4096:
-            self._masks[key] = found
+        found = (fill, stay, self.start & fill, (fill | stay) & self.before_star, bool(fill & self.final))
+        if len(self._steps) < 4096:
+            self._steps[key] = found
         return found
 
     def matches(self, text: str) -> bool:
         """Whether any pattern matches whole words of `text`, under any reading of its look-alikes."""
         if not self.size:
             return False
-        state, start, final, before_star = 0, self.start, self.final, self.before_star
+        state, final, steps = 0, self.final, self._steps
         for char, kind, skippable in symbols(text):
-            fill, stay = self._mask(char, kind)
-            after = (((state << 1) | start) & fill) | (state & stay)
+            fill, stay, entry, before_star, can_end = steps.get((char, kind)) or self._mask(char, kind)
+            after = ((state << 1) & fill) | entry
+            if stay:
+                after |= state & stay
             if before_star:
                 after |= (after & before_star) << 1  # `*` may stand for no letters
             if skippable:
                 after |= state
-            if after & final:
+            if can_end and after & final:
                 return True
             state = after
         return False

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_PATTERNS = 500
 MAX_PATTERN_CHARS = 100
+MAX_WILDCARDS = blocklist.MAX_WILDCARDS  # `*` per pattern (`imagine.blocklist`)
+# All of a server's patterns together: a check costs about 1 us per character of them per 1,000 of the prompt.
+MAX_BANNED_CHARS = 10_000
 
 
 class RuleError(ValueError):
@@ -81,8 +84,17 @@ def ban(conn: redis.Redis, guild_id: int, pattern: str) -> tuple[str, bool]:
     """Add a banned word or phrase; returns it as stored, and False when it was there already."""
     cleaned = clean_pattern(pattern)
     key = keys.guild(guild_id, "banned")
-    if conn.scard(key) >= MAX_PATTERNS and not conn.sismember(key, cleaned):
+    stored = {_text(v) for v in conn.smembers(key)}
+    if cleaned in stored:
+        return cleaned, False
+    if len(stored) >= MAX_PATTERNS:
         raise RuleError(f"this server already has {MAX_PATTERNS} banned words; remove some first.")
+    used = sum(len(p) for p in stored)
+    if used + len(cleaned) > MAX_BANNED_CHARS:
+        raise RuleError(
+            f"this server's banned words already use {used:,} of the {MAX_BANNED_CHARS:,} characters allowed "
+            "in all; remove some first."
+        )
     return cleaned, bool(conn.sadd(key, cleaned))
 
 

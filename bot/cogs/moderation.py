@@ -210,7 +210,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
     # -- banned words ---------------------------------------------------------------------------------------
 
     @banned_group.command(name="add")
-    @app_commands.describe(pattern="A word or phrase; * stands for any letters (gor* catches gore and gory)")
+    @app_commands.describe(pattern="A word or phrase; * stands for any letters (gor* catches gore and gory), 4 at most")
     @checks.is_moderator()
     async def banned_add(self, interaction: discord.Interaction, pattern: app_commands.Range[str, 1, 100]) -> None:
         """Refuse prompts that use this word or phrase (whole words, any case)."""

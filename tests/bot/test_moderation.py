@@ -229,6 +229,22 @@ async def test_banned_words_are_refused_without_echo(front: Front, staff: Staff)
     assert "||blue whale||" in (await mod(front, staff.dave, "banned list")).content
 
 
+async def test_unsafe_banned_words_are_refused_at_add_and_evasions_caught(front: Front, staff: Staff) -> None:
+    fake, scene = front.fake, front.scene
+    too_wild = await mod(front, staff.dave, "banned add", pattern="a*a*a*a*a*a*z")
+    assert f"at most {moderation.MAX_WILDCARDS} `*`" in too_wild.content and "now refused" not in too_wild.content
+    assert moderation.banned(front.conn, scene.guild.id) == []
+    assert "now refused" in (await mod(front, staff.dave, "banned add", pattern="gore")).content
+    for prompt in ("a g\u043ere scene", "g.o.r.e", "g0re", "a g o r e picture"):
+        inter = await fake.slash(
+            "imagine", channel_id=scene.channel.id, user_id=scene.alice.id, options={"prompt": prompt}
+        )
+        refusal = await answer_of(fake, inter)
+        assert refusal.ephemeral and "a word or phrase this server does not allow" in refusal.content, prompt
+    assert front.conn.llen("rq:queue:imagine:image") == 0
+    await imagine(front, "a gorgeous gory forest")
+
+
 async def test_channels_where_the_bot_answers(front: Front, staff: Staff) -> None:
     fake, scene = front.fake, front.scene
     art = await fake.create_channel(scene.guild.id, "art")
