@@ -164,6 +164,11 @@ class Blocklist:
         found = self._steps.get(key)
         if found is not None:
             return found
+        if kind == LETTER and char not in self.letters:
+            key = ("", LETTER)  # a letter no pattern names: one shared step, so a prompt cannot grow the cache
+            found = self._steps.get(key)
+            if found is not None:
+                return found
         if kind == SEPARATOR:
             fill, stay = self.boundaries, self.boundaries
         else:
@@ -175,8 +180,7 @@ class Blocklist:
                     fill |= self.boundaries
                     stay |= self.boundaries
         found = (fill, stay, self.start & fill, (fill | stay) & self.before_star, bool(fill & self.final))
-        if len(self._steps) < 4096:
-            self._steps[key] = found
+        self._steps[key] = found  # at most: the patterns' letters, the look-alikes and the separator
         return found
 
     def matches(self, text: str) -> bool:

@@ -132,6 +132,9 @@ def test_cost_is_linear_by_construction() -> None:
     """No timing here (bench/blocklist.py measures): the prompt's symbols and the automaton's size are linear."""
     text = "g.o.r.e g0re goooore " * 50
     assert len(blocklist.symbols(text)) <= 2 * len(text) + 2
+    matcher = blocklist.Blocklist(["gore", "a*b"])
+    matcher.matches("".join(chr(0x4E00 + i) for i in range(2000)) + " gore")  # 2,000 letters no pattern names
+    assert len(matcher._steps) <= len("goreab") + 2  # cached steps: the patterns' letters, not the prompt's
     patterns = ["a*" * 4 + "z " * 40 for _ in range(3)]
     assert blocklist.Blocklist(patterns).size == sum(len(blocklist.pattern_words(p)) for p in patterns) + sum(
         len("".join(blocklist.pattern_words(p))) for p in patterns
