@@ -2,7 +2,7 @@
 
 The core venv is the real thing: the project's wheel built from a copy of this checkout, installed with only
 requirements/core.txt (hashes checked) into a fresh venv, then driven as a bot-only machine would. It reads PyPI
-once per lock (the core's wheels are kept in the venv's folder); about 20 s in all.
+once per lock (the core's wheels are kept in the venv's folder); 9 s in all on an idle machine after that.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _core_wheels(pip: list[str | Path]) -> Path:
     """requirements/core.txt's wheels, downloaded once per lock (hashes checked) into the running venv's folder.
 
     Installing from these files is what pip would do from its cache, without a round trip to PyPI per package
-    (about 15 s of this test's 25); a new lock gets a new folder.
+    (15 s of 20 on a busy machine); a new lock gets a new folder.
     """
     lock = (LOCK / "core.txt").read_bytes()
     folder = Path(sys.prefix) / "imagine-test-wheels" / hashlib.sha256(lock).hexdigest()[:16]
