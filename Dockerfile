@@ -14,9 +14,15 @@ WORKDIR /app
 ARG TORCH_INDEX=
 RUN pip install ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} torch==2.13.0
 
+# Then exactly the lock's releases for the core and the worker extra (hashes checked, nothing resolved afresh; see
+# README: installing), in their own layer so a code change does not reinstall them.
+COPY requirements/worker.txt requirements/worker.txt
+RUN pip install --require-hashes --no-deps -r requirements/worker.txt
+
 # .dockerignore keeps .env (secrets), .venv, .git and caches out of the image.
 COPY . .
-RUN pip install . \
+RUN pip install --no-deps . \
+    && pip check \
     && useradd --create-home --uid 1000 imagine \
     && mkdir -p /data /models && chown imagine /data
 

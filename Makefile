@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and git:
 #   make demo   install, then make an image through the real queue (out/demo.png)
-#   make test   install, then run the tests (a real Redis is started for them; no GPU, no network)
+#   make test   install, then run the tests (a real Redis is started for them; no GPU; only tests/test_install.py
+#               reads PyPI, for a fresh core-only venv)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
@@ -10,6 +11,15 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?= -q
+# The lock (README: installing): requirements/core.txt (the bot, the queue, the CLI), worker.txt (core + the worker
+# extra), dev.txt (everything: what make install and CI install), pinned with hashes by pip-compile from
+# pyproject.toml. torch is left out of it (pinned above, installed first) so TORCH_INDEX still picks CPU or CUDA.
+# `make lock` keeps every pin it can and adds what pyproject.toml gained; `make lock LOCK_ARGS=--upgrade` moves every
+# pin to the newest release allowed (LOCK_ARGS='--upgrade-package NAME' moves one).
+PIP_TOOLS := pip-tools==7.6.2
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/python -m piptools compile --quiet --generate-hashes \
+	--strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --unsafe-package torch --no-allow-unsafe
+LOCK_ARGS ?=
 
 # The Discord front end: the bot, worker-side delivery, and their tests.
 FRONT_PATHS := bot/__init__.py bot/actions.py bot/checks.py bot/client.py bot/errors.py bot/flags.py bot/jobs.py \
@@ -42,21 +52,34 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py models/prompt_cache.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py tests/models/test_prompt_cache.py \
-	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py \
+	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py tests/test_install.py \
 	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
-.PHONY: install demo test lint bench bench-quality bench-spine chaos clean
+.PHONY: install lock demo test lint bench bench-quality bench-spine chaos clean
 
 install: $(VENV)/.installed
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# torch first, then exactly the lock's files (hashes checked; --no-deps: nothing resolved afresh), then this checkout
+# (editable); pip check confirms the set is whole. tests/test_install.py fails when pyproject.toml names a package
+# the lock lacks (run make lock).
+$(VENV)/.installed: pyproject.toml requirements/dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m pip check
 	@touch $@
+
+# Refresh the lock after editing pyproject.toml's dependencies (a few minutes; reads PyPI). dev.txt is resolved
+# first; core.txt and worker.txt take its versions, so every role runs the same releases.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '$(PIP_TOOLS)'
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra worker --extra dev -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) --constraint requirements/dev.txt -o requirements/core.txt pyproject.toml
+	$(PIP_COMPILE) --constraint requirements/dev.txt --extra worker -o requirements/worker.txt pyproject.toml
 
 demo: install
 	$(BIN)/imagine generate "a big red star in the top left corner on a black background" --seed 42 --out out/demo.png
@@ -69,6 +92,7 @@ lint: install
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy $(TYPED_PATHS)
+	$(BIN)/deptry .
 
 # Ratios measured side by side in one run (worker vs direct, batching, sampler vs peak, bot burst, queue):
 # a table, out/bench.json and out/bench.png, in a few minutes. See the README's latency budget.

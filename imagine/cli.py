@@ -3,12 +3,14 @@
 `imagine generate` walks the bot's own path: it validates a JobSpec, enqueues it through Redis by dotted name,
 follows the worker's progress events and writes the result. With no REDIS_URL it starts an embedded Redis and a
 worker in this process, so it works on a fresh machine with nothing running. Heavy packages (torch, diffusers) are
-imported only by the subcommands that run a worker.
+imported only by the subcommands that run a worker; on an install without the `worker` extra (the bot's core) those
+subcommands say in one line what to install.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 import threading
@@ -21,6 +23,27 @@ from imagine.contract import SAMPLERS, JobResult, JobSpec, SpecError
 from imagine.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Import names of the `worker` extra (pyproject.toml) that running a worker or loading a model needs.
+WORKER_EXTRA_MODULES = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "safetensors",
+    "numpy",
+    "av",
+    "huggingface_hub",
+    "requests",
+)
+WORKER_EXTRA_INSTALL = "pip install 'imagine-bot[worker]'"
+
+
+def missing_worker_extra(who: str) -> str | None:
+    """One line saying what to install when the `worker` extra is missing (a core-only install), else None."""
+    missing = [name for name in WORKER_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"{who} needs the 'worker' extra ({', '.join(missing)} not installed): {WORKER_EXTRA_INSTALL}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +166,9 @@ def _generate(args: argparse.Namespace, settings: Settings) -> int:
     with imagine_redis.connect(settings) as redis_conn:
         conn = redis_conn.conn
         local = args.local_worker if args.local_worker is not None else redis_conn.owns_server
+        if local and (missing := missing_worker_extra("imagine generate: the local worker")):
+            print(missing, file=sys.stderr)  # before enqueueing: nothing would take the job
+            return 2
         job = queue.enqueue(conn, spec, settings)
         seed = job.args[0]["seed"]
         print(f"job {job.id}: seed {seed}", file=sys.stderr)
@@ -231,6 +257,9 @@ def _write(result: JobResult, out: Path) -> list[Path]:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    if missing := missing_worker_extra("imagine worker: the worker"):
+        print(missing, file=sys.stderr)
+        return 2
     from imagine import redis as imagine_redis
     from models.check import RegistryInvalid
     from worker import worker as imagine_worker
@@ -254,6 +283,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _models(args: argparse.Namespace, settings: Settings) -> int:
     from models import registry
 
+    if args.models_command != "list" and (missing := missing_worker_extra(f"imagine models {args.models_command}")):
+        print(missing, file=sys.stderr)
+        return 2
     if args.models_command == "check":
         from models import check
 
@@ -303,6 +335,9 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.workers < 1:
         print("imagine up: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if missing := missing_worker_extra("imagine up: the workers"):
+        print(missing, file=sys.stderr)
         return 2
     bot_args = ["--sync-global"] if args.sync_global else []
     worker_args = [a for name in args.preload for a in ("--preload", name)]

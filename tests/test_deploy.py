@@ -79,11 +79,12 @@ def test_compose_config_validates(extra: list[str]) -> None:
     assert "device_ids" in shown and "noeviction" in shown
 
 
-def test_dockerfile_installs_pinned_torch_before_the_project() -> None:
+def test_dockerfile_installs_pinned_torch_then_the_lock_then_the_project() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     torch_line = next(i for i, line in enumerate(lines) if "torch==2.13.0" in line)
-    project_line = next(i for i, line in enumerate(lines) if "pip install ." in line)
-    assert torch_line < project_line
+    lock_line = next(i for i, line in enumerate(lines) if "-r requirements/worker.txt" in line)
+    project_line = next(i for i, line in enumerate(lines) if "pip install --no-deps ." in line)
+    assert torch_line < lock_line < project_line
     assert "EXPOSE 9100 9101" in lines
 
 
