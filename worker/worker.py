@@ -39,7 +39,7 @@ from imagine import keys, progress
 from imagine import redis as imagine_redis
 from imagine.contract import Done
 from imagine.settings import Settings
-from worker import batching, context, reaper
+from worker import allowed, batching, context, reaper
 from worker.context import WorkerContext
 from worker.fair import FairQueue
 
@@ -112,6 +112,10 @@ class ImagineWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         self.jobs_done += 1
+        refused = allowed.refusal(job)  # before RQ imports anything the job names
+        if refused is not None:
+            allowed.refuse(self, job, queue, execution, refused)
+            return False
         with context.use(self.ctx), _Heartbeat(self, job, execution):
             companions = batching.gather(self, job, queue)  # waiting jobs that can share its sampler call
             if companions:
