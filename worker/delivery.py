@@ -29,7 +29,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from imagine import keys, ui, uploads
+from imagine import keys, tokens, ui, uploads
 from imagine.contract import JobResult, JobSpec
 from worker import outbox
 from worker.discord_rest import DiscordError, DiscordREST, File
@@ -78,7 +78,7 @@ class Courier:
         self.spec = spec
         self.queue_name = queue_name
         self.rest = rest or rest_client(ctx)
-        self.target = Target.of(spec)
+        self.target = Target.of(spec, tokens.fetch(self.conn, job_id))
         self.interval = float(ctx.settings.progress_interval)
         self._editor = _Editor(self, self.interval)
         self._positions: threading.Thread | None = None
@@ -92,8 +92,7 @@ class Courier:
             spec = JobSpec.model_validate(payload)
         except ValueError:
             return NullCourier()
-        target = Target.of(spec)
-        if not target.reachable:
+        if not Target.of(spec).reachable and tokens.fetch(ctx.conn, job_id) is None:
             return NullCourier()
         return cls(ctx, job_id, spec, queue_name=queue_name)
 
@@ -153,7 +152,7 @@ class Courier:
         parcel = outbox.Parcel(
             job_id=self.job_id,
             kind="result",
-            spec=self.spec.payload(),
+            spec=self.spec.public(),
             payload={
                 "content": ui.result_text(spec, result.seeds),
                 "allowed_mentions": ui.NO_MENTIONS,
@@ -171,7 +170,7 @@ class Courier:
     def fail(self, error: str) -> None:
         """Tell the member this job failed for good (once)."""
         self._editor.stop()
-        outbox.send_once(self.ctx, self.rest, outbox.failure_parcel(self.job_id, self.spec.payload(), error))
+        outbox.send_once(self.ctx, self.rest, outbox.failure_parcel(self.job_id, self.spec.public(), error))
 
     def close(self) -> None:
         self._editor.stop()
@@ -196,7 +195,7 @@ def refresh_positions(ctx: Any, rest: DiscordREST, queue_name: str, interval: fl
             spec = JobSpec.model_validate(Job.fetch(job_id, connection=conn, serializer=JSONSerializer).args[0])
         except (NoSuchJobError, ValueError, IndexError, TypeError):
             continue
-        target = Target.of(spec)
+        target = Target.of(spec, tokens.fetch(conn, job_id))
         if not target.reachable:
             continue
         try:
