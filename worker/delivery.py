@@ -154,7 +154,7 @@ class Courier:
             kind="result",
             spec=self.spec.public(),
             payload={
-                "content": ui.result_text(spec, result.seeds),
+                "content": ui.result_text(spec, result.seeds) + hidden_note(result.filtered),
                 "allowed_mentions": ui.NO_MENTIONS,
                 "components": components,
                 "attachments": [{"id": 0, "filename": name, "description": ui.short(spec.prompt, 1000)}],
@@ -266,6 +266,18 @@ class _Editor(threading.Thread):
             self.cond.notify()
         if self.is_alive():
             self.join(timeout=30)
+
+
+def hidden_note(filtered: list[int]) -> str:
+    """The line that says which images the safety checker blacked out (they are not shown)."""
+    if not filtered:
+        return ""
+    which = ", ".join(str(i + 1) for i in filtered)
+    return (
+        f"\n-# 🛡️ image {which} hidden by the safety checker"
+        if len(filtered) == 1
+        else (f"\n-# 🛡️ images {which} hidden by the safety checker")
+    )
 
 
 def dumps(value: Any) -> str:

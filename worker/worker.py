@@ -39,7 +39,7 @@ from imagine import keys, progress
 from imagine import redis as imagine_redis
 from imagine.contract import Done
 from imagine.settings import Settings
-from worker import allowed, batching, context, reaper
+from worker import allowed, batching, context, reaper, safety
 from worker.context import WorkerContext
 from worker.fair import FairQueue
 
@@ -165,7 +165,17 @@ def worker_name() -> str:
 
 def advertise(ctx: WorkerContext) -> None:
     """Publish the registry's models (names, defaults, availability) for the bot, which never imports `models`."""
-    infos = ctx.registry.infos(ctx.settings.data_dir)
+    data_dir, enabled = ctx.settings.data_dir, ctx.settings.safety_checker
+    infos = [
+        info.model_copy(
+            update={
+                "age_restricted_only": safety.age_restricted_only(
+                    ctx.registry.models[info.name], data_dir, enabled=enabled
+                )
+            }
+        )
+        for info in ctx.registry.infos(data_dir)
+    ]
     if infos:
         ctx.conn.hset(keys.MODELS, mapping={info.name: info.model_dump_json() for info in infos})
 
