@@ -81,6 +81,8 @@ class Courier:
         self.target = Target.of(spec, tokens.fetch(self.conn, job_id))
         self.interval = float(ctx.settings.progress_interval)
         self._editor = _Editor(self, self.interval)
+        #: The status message was deleted (a 404): no more edits of it.
+        self.status_gone = False
         self._positions: threading.Thread | None = None
 
     @classmethod
@@ -119,6 +121,8 @@ class Courier:
         return max(0.05, (self.conn.pttl(gate) or 50) / 1000)
 
     def edit_status(self, text: str, preview: bytes | None) -> None:
+        if self.status_gone:
+            return
         payload: dict[str, Any] = {"content": text, "allowed_mentions": ui.NO_MENTIONS}
         files: list[File] = []
         if preview is not None:
@@ -127,6 +131,12 @@ class Courier:
         try:
             self.target.edit(self.rest, payload, files)
         except DiscordError as exc:
+            if exc.status == 404 and not exc.token_gone:
+                # Deleted: every further edit would be refused too, and refusals count towards Discord's limit on
+                # invalid requests (a Cloudflare ban for the whole bot). The result goes to the channel instead.
+                self.status_gone = True
+                log.info("job %s: its status message is gone; no more status edits", self.job_id)
+                return
             log.warning("job %s: status edit refused: %s", self.job_id, exc)
 
     def _refresh_positions(self) -> None:

@@ -73,3 +73,11 @@ def test_the_embedded_server_wants_its_password_and_listens_on_loopback_only(tmp
     with EmbeddedRedis(folder) as server:  # a restart keeps its password, so its URL
         assert server.url.split("@")[0] == url.split("@")[0]
         assert redis.Redis.from_url(server.url).ping()
+
+
+def test_clients_give_up_on_a_silent_server() -> None:
+    from imagine.redis import async_client, client
+
+    for made in (client("redis://127.0.0.1:1/0"), async_client("redis://127.0.0.1:1/0")):
+        options = made.connection_pool.connection_kwargs
+        assert options["socket_connect_timeout"] == 5.0 and options["socket_timeout"] == 30.0
