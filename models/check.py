@@ -183,7 +183,7 @@ def _single_file(entry: ModelEntry, problems: list[str]) -> tuple[Family | None,
     path = Path(str(entry.path))
     family = entry.family_info
     assert family is not None
-    notes = []
+    notes: list[str] = []
     found: Family | None = None
     if not path.is_file():
         problems.append(f"file not found: {path}")
