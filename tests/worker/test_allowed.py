@@ -69,7 +69,12 @@ def test_the_check_reads_names_only(conn) -> None:
     bad = Job.create("tests.worker.untrusted_module.run", connection=conn, serializer=JSONSerializer)
     assert "not one of the worker's job functions" in str(allowed.refusal(bad))
     assert "tests.worker.untrusted_module" not in sys.modules
-    hooked = Job.create(keys.GENERATE_FUNC, connection=conn, serializer=JSONSerializer, on_success="os.getcwd")
+    hooked = Job.create(
+        keys.GENERATE_FUNC,
+        connection=conn,
+        serializer=JSONSerializer,
+        on_success=__import__("rq").Callback("os.getcwd"),
+    )
     assert allowed.refusal(hooked) == "it carries callbacks"
     assert json.dumps(sorted(allowed.JOB_FUNCTIONS)) == json.dumps([keys.GENERATE_FUNC])
     assert Path(ROOT / "tests" / "worker" / "untrusted_module.py").exists()
