@@ -45,6 +45,8 @@ SPEED_PATHS := worker/batching.py worker/rendezvous.py worker/speed.py bench/__i
 # Nothing lost (issue 6): the reaper, exactly-once delivery and the outbox, upload checks, the chaos script.
 RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py imagine/images.py bot/attachments.py \
 	bench/chaos.py bench/chaos_procs.py bench/chaos_report.py tests/reliability
+# Security (issue 17): the workers' job allow-list, interaction tokens' own key, the bot's one admission door.
+SECURITY_PATHS := worker/allowed.py imagine/tokens.py bot/gate.py tests/scan.py
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract imagine/keys.py \
 	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
@@ -53,7 +55,7 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py tests/models/test_prompt_cache.py \
 	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py tests/test_install.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS) $(SECURITY_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
 .PHONY: install lock demo test lint bench bench-quality bench-spine chaos clean

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import checks
-from bot.errors import JobGone, Refusal
-from bot.jobs import Origin, Submitted
+from bot import checks, gate
+from bot.errors import JobGone, NotAllowed, Refusal
+from bot.jobs import InteractionOrigin, Origin, Submitted
 from bot.store import JobRecord
 from imagine import ui, uploads
 from imagine.contract import InitImage, Requester
@@ -27,10 +27,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def record_or_gone(bot: ImagineBot, job_id: str) -> JobRecord:
+async def record_or_gone(bot: ImagineBot, job_id: str, guild_id: int | None, user_id: int) -> JobRecord:
+    """The job a button names, if it is a job of this server: a custom id is the client's to write, so one that
+    names another server's job (to read its prompt, or re-post its images here) is refused and noted."""
     record = await bot.store.job(job_id)
     if record is None:
         raise JobGone()
+    owner = record.spec.requester.guild_id if record.spec.requester else None
+    if guild_id is None or owner != guild_id:
+        if guild_id is not None:
+            detail = f"a button naming job {job_id[:32]} of another server"
+            await gate.note(bot, guild_id, user_id, "other-server", detail)
+        raise NotAllowed("that button does not belong to an image of this server.")
     return record
 
 
@@ -52,9 +60,11 @@ async def vary(
         raise Refusal(f"this result has {record.count} image{'s' if record.count != 1 else ''}; there is no #{index}.")
     if record.status != "done" and record.resolved is None:
         raise Refusal("that image is not finished yet.")
-    await ensure_source(bot, record, index, message)
     init = InitImage(job_id=record.job_id, index=index - 1, strength=bot.settings.variation_strength)
     spec = bot.jobs.again(record.best, init_image=init.model_dump())
+    # The server's rules before the source is fetched from Discord and stored (submit checks them again).
+    await gate.admit(bot, spec, user=origin.user, what=origin.what, **origin.where())
+    await ensure_source(bot, record, index, message)
     return await bot.jobs.submit(spec, origin)
 
 
@@ -84,6 +94,9 @@ async def upscale(bot: ImagineBot, interaction: discord.Interaction, record: Job
     """Post image `index` alone, at full size, as the answer to the (already deferred) interaction."""
     if not 1 <= index <= record.count:
         raise Refusal(f"this result has no image #{index}.")
+    # No job, but the bot posts an image for the member: the same rules as asking for one.
+    origin = InteractionOrigin(interaction, 0, what=f"the U{index} button")
+    await gate.admit(bot, record.best, user=interaction.user, what=origin.what, **origin.where())
     data = await image_bytes(bot, record, index, interaction.message)
     name, data = await asyncio.to_thread(
         uploads.fit, f"imagine-{record.job_id[:12]}-{index}.png", data, interaction.filesize_limit

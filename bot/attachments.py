@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot import gate
 from bot.errors import Refusal
 from imagine import images
 from imagine.contract import InitImage
@@ -25,8 +26,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def init_image(bot: ImagineBot, attachment: discord.Attachment) -> InitImage:
-    """The starting picture for a job from `attachment`, or a `Refusal` that says what is wrong with it."""
+async def init_image(
+    bot: ImagineBot, attachment: discord.Attachment, *, guild_id: int | None = None, user_id: int | None = None
+) -> InitImage:
+    """The starting picture for a job from `attachment`, or a `Refusal` that says what is wrong with it.
+
+    Called once the server's rules let the member ask (`bot.gate`); a refused file is noted in the server's
+    moderator log (oversized or hostile files are how a member would try to tie up the bot).
+    """
     try:
         images.check_size(attachment.size)  # before downloading anything
         try:
@@ -36,6 +43,8 @@ async def init_image(bot: ImagineBot, attachment: discord.Attachment) -> InitIma
             raise Refusal("I could not download that file from Discord; try attaching it again.") from None
         png = await asyncio.to_thread(images.sanitize, data)
     except images.ImageRefused as exc:
+        if guild_id is not None and user_id is not None:
+            await gate.note(bot, guild_id, user_id, "attachment", f"an attachment: {exc}")
         raise Refusal(f"⚠️ {exc}") from None
     upload_id = f"upload-{uuid.uuid4().hex}"
     await bot.store.keep_image(upload_id, 0, png)

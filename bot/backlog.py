@@ -43,7 +43,7 @@ def line(job: QueuedJob, *, who: bool) -> str:
         "queued": "⏳ queued",
     }[job.state]
     owner = f" <@{job.user_id}>" if who and job.user_id else ""
-    return f"`{job.job_id[:8]}` {place}{owner} — *{ui.short(job.prompt, 60)}* · {waited(job.age_s)}"
+    return f"`{job.job_id[:8]}` {place}{owner} — *{ui.echo(job.prompt, 60)}* · {waited(job.age_s)}"
 
 
 def listing(jobs: list[QueuedJob], *, who: bool, empty: str, title: str) -> str:
@@ -83,7 +83,7 @@ async def tell(bot: ImagineBot, job: QueuedJob, reason: str) -> None:
     if not job.channel_id or not job.message_id:
         return
     owner = f" — <@{job.user_id}>" if job.user_id else ""
-    text = f"**{ui.short(job.prompt)}**{owner}\n🚫 {reason}"
+    text = f"**{ui.echo(job.prompt)}**{owner}\n🚫 {reason}"
     message = bot.get_partial_messageable(job.channel_id).get_partial_message(job.message_id)
     try:
         await message.edit(content=text, allowed_mentions=discord.AllowedMentions.none())

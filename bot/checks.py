@@ -1,10 +1,11 @@
 """Who may do what, named and in one place.
 
 Results may be deleted by their requester or by anyone who can manage messages in the channel. The queue is
-moderated by members with Manage Server, or with the server's moderator role (`/mod role`, else the
-`IMAGINE_MODERATOR_ROLE` setting). `is_moderator()` sets both the runtime check and `default_permissions`, so
-Discord hides moderator commands from members; a moderator role without Manage Server sees them once the server's
-admins allow the role under Server Settings > Integrations (Discord decides visibility, the bot decides who may run).
+moderated by members with Manage Server, or with the server's moderator role (`/mod role`, which only Manage
+Server may set; else the `IMAGINE_MODERATOR_ROLE` setting, a role id: names are not unique across servers).
+`is_moderator()` sets both the runtime check and `default_permissions`, so Discord hides moderator commands from
+members; a moderator role without Manage Server sees them once the server's admins allow the role under Server
+Settings > Integrations (Discord decides visibility, the bot decides who may run).
 """
 
 from __future__ import annotations
@@ -70,10 +71,26 @@ async def member_moderates(
     role_id = await asyncio.to_thread(moderation.moderator_role, client.queue_conn, guild_id)
     if role_id is not None:
         return any(role.id == role_id for role in member.roles)
-    configured = client.settings.moderator_role
-    if not configured:
+    configured = str(client.settings.moderator_role or "").strip()
+    if not configured.isdigit():  # by id only: a name matches a role anyone can create in their own server
         return False
-    return any(str(role.id) == configured or role.name == configured for role in member.roles)
+    return any(str(role.id) == configured for role in member.roles)
+
+
+def manages_server() -> Callable[[T], T]:
+    """For what decides who moderates (`/mod role`): Manage Server (or administrator) only, never the moderator
+    role itself, so a role's holders cannot hand it on (to @everyone, say)."""
+
+    def predicate(interaction: discord.Interaction) -> bool:
+        permissions = interaction.permissions
+        if not (permissions.administrator or permissions.manage_guild):
+            raise NotAllowed("sorry, only members with Manage Server can choose the moderator role.")
+        return True
+
+    def decorate(func: Any) -> Any:
+        return app_commands.default_permissions(MODERATOR_PERMISSIONS)(app_commands.check(predicate)(func))
+
+    return decorate
 
 
 async def moderates(interaction: discord.Interaction) -> bool:

@@ -22,6 +22,7 @@ import discord
 from pydantic import SecretStr
 
 from bot import flags as flag_parser
+from bot import gate
 from bot.errors import Refusal
 from imagine import queue, ui
 from imagine.admission import Refused
@@ -66,16 +67,24 @@ class Origin:
     def requester(self, message_id: int) -> Requester:
         raise NotImplementedError
 
+    def where(self) -> dict[str, Any]:
+        """The server, channel and its age restriction, as `bot.gate.admit` takes them."""
+        r = self.requester(0)
+        return {"guild_id": r.guild_id, "channel_id": r.channel_id, "age_restricted": r.age_restricted}
+
     user: discord.abc.User
+    #: How the request came, for the logs (`/imagine`, `a 🔄 reaction`).
+    what: str = "a request"
 
 
 class InteractionOrigin(Origin):
     """A slash command, button or modal: the deferred response is the status message, edited by token."""
 
-    def __init__(self, interaction: discord.Interaction, message_id: int) -> None:
+    def __init__(self, interaction: discord.Interaction, message_id: int, what: str = "a request") -> None:
         self.interaction = interaction
         self.message_id = message_id
         self.user = interaction.user
+        self.what = what
 
     async def open(self, text: str) -> int:
         return self.message_id  # the deferred "thinking…" message
@@ -107,11 +116,13 @@ class ChannelOrigin(Origin):
         guild: discord.Guild | None,
         user: discord.abc.User,
         reply_to: int | None,
+        what: str = "a reaction",
     ) -> None:
         self.channel = channel
         self.guild = guild
         self.user = user
         self.reply_to = reply_to
+        self.what = what
         self.message: discord.Message | None = None
 
     async def open(self, text: str) -> int:
@@ -233,6 +244,8 @@ class Submitter:
         edit slot is taken first: if a worker already took the job (and the slot, to say "starting"), the bot
         stays silent rather than overwrite the worker's newer status.
         """
+        # The server's rules first, before a status message is posted (a reaction's) or anything is stored.
+        await gate.admit(self.bot, spec, user=origin.user, what=origin.what, **origin.where())
         shown = spec.model_copy(update={"requester": Requester(user_id=origin.user.id)})
         message_id = await origin.open(ui.queued_text(shown, 0))
         spec = spec.model_copy(update={"requester": origin.requester(message_id)})

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import discord
 
-from bot import actions, checks, errors
+from bot import actions, checks, errors, gate
 from bot.flags import format_flags
 from bot.jobs import InteractionOrigin, defer_public
 from bot.store import JobRecord
@@ -31,30 +31,31 @@ async def on_press(interaction: discord.Interaction, action: str, job_id: str, i
     bot = cast("ImagineBot", interaction.client)
     try:
         if action == ui.REMIX:
-            record = await actions.record_or_gone(bot, job_id)
-            checks.ensure_member(interaction.user)
+            record = await actions.record_or_gone(bot, job_id, interaction.guild_id, interaction.user.id)
+            origin = InteractionOrigin(interaction, 0, what="the remix button")
+            await gate.admit(bot, record.spec, user=interaction.user, what=origin.what, **origin.where())
             await interaction.response.send_modal(RemixModal(record))
         elif action == ui.DELETE:
-            record = await actions.record_or_gone(bot, job_id)
+            record = await actions.record_or_gone(bot, job_id, interaction.guild_id, interaction.user.id)
             checks.ensure_may_delete(record.user_id, interaction.user, interaction.permissions)
             await interaction.response.defer()
             assert interaction.message is not None
             await actions.delete(bot, record, interaction.message, interaction.user, interaction.permissions)
         elif action == ui.INFO:
             await interaction.response.defer(ephemeral=True, thinking=True)
-            await actions.info(interaction, await actions.record_or_gone(bot, job_id))
+            record = await actions.record_or_gone(bot, job_id, interaction.guild_id, interaction.user.id)
+            await actions.info(interaction, record)
         else:
             message_id = await defer_public(interaction)
-            record = await actions.record_or_gone(bot, job_id)
+            record = await actions.record_or_gone(bot, job_id, interaction.guild_id, interaction.user.id)
             assert index is not None or action == ui.REROLL
             if action == ui.UPSCALE:
                 await actions.upscale(bot, interaction, record, cast(int, index))
             elif action == ui.VARY:
-                await actions.vary(
-                    bot, record, cast(int, index), InteractionOrigin(interaction, message_id), interaction.message
-                )
+                origin = InteractionOrigin(interaction, message_id, what=f"the V{index} button")
+                await actions.vary(bot, record, cast(int, index), origin, interaction.message)
             else:
-                await actions.reroll(bot, record, InteractionOrigin(interaction, message_id))
+                await actions.reroll(bot, record, InteractionOrigin(interaction, message_id, what="the re-roll button"))
     except Exception as exc:
         await errors.answer(interaction, exc)
 
@@ -152,7 +153,7 @@ class RemixModal(discord.ui.Modal):
         )
         if self.record.spec.init_image is not None:  # a remix of a variation stays a variation of the same source
             spec = bot.jobs.again(spec, seed=spec.seed, init_image=self.record.spec.init_image.model_dump())
-        await bot.jobs.submit(spec, InteractionOrigin(interaction, message_id))
+        await bot.jobs.submit(spec, InteractionOrigin(interaction, message_id, what="the remix form"))
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:  # type: ignore[override]
         await errors.answer(interaction, error)

@@ -110,7 +110,7 @@ def check(spec: JobSpec, rules: Rules) -> None:
             raise Refused(
                 "models", f"the model `{model}` is not available on this server; choose one of {', '.join(lim.models)}."
             )
-        if model in rules.nsfw and not r.age_restricted:
+        if (model in rules.nsfw or (info is not None and info.age_restricted_only)) and not r.age_restricted:
             raise Refused("nsfw", f"the model `{model}` can be used only in age-restricted channels here.")
     defaults = info.defaults if info is not None else None
     steps = spec.steps if spec.steps is not None else (defaults.steps if defaults else None)

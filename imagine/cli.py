@@ -20,7 +20,7 @@ from typing import Any
 
 from imagine import __version__, keys, logs
 from imagine.contract import SAMPLERS, JobResult, JobSpec, SpecError
-from imagine.settings import Settings
+from imagine.settings import Settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     with imagine_redis.connect(settings) as redis_conn:
         if redis_conn.owns_server:
-            print(f"embedded Redis at {redis_conn.url}: point other processes at it with REDIS_URL", file=sys.stderr)
+            embedded = redis_conn.embedded
+            assert embedded is not None
+            print(
+                f"embedded Redis at {redact_url(redis_conn.url)} (its password is in {embedded.password_file}): "
+                "point other processes at it with REDIS_URL",
+                file=sys.stderr,
+            )
         try:
             imagine_worker.run(
                 settings, redis_conn.conn, queues=queues, burst=args.burst, preload=args.preload, max_jobs=args.max_jobs

@@ -68,6 +68,11 @@ def outbox(job_id: str) -> str:
     return f"{PREFIX}outbox:{check_job_id(job_id)}"
 
 
+def token(job_id: str) -> str:
+    """String: the interaction token of a job, for as long as it lives (`imagine.tokens`; at most 15 minutes)."""
+    return f"{PREFIX}token:{check_job_id(job_id)}"
+
+
 def reaper_lock(queue_name: str) -> str:
     """String set with NX and a PX of the maintenance interval by the worker that sweeps `queue_name` next."""
     return f"{PREFIX}reaper:{queue_name}"

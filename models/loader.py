@@ -152,7 +152,8 @@ def load_pipeline(
         assert family is not None  # the registry requires a family for single files
         pipe = _single_file(entry, family, str(where), dtype, wants_checker)
     else:
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        # Safetensors only, unless the entry says otherwise: a pickled checkpoint runs code when it loads.
+        kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": not entry.allow_pickle}
         if entry.variant:
             kwargs["variant"] = entry.variant
         if family is not None and family.safety_checker and not wants_checker:
@@ -171,6 +172,11 @@ def _single_file(entry: ModelEntry, family: Family, where: str, dtype: torch.dty
     """`from_single_file` with the entry's `config`: offline, diffusers needs a local folder of configs."""
     import diffusers
 
+    if Path(where).suffix != ".safetensors" and not entry.allow_pickle:
+        raise ValueError(
+            f"model {entry.name!r}: {Path(where).name} is a pickle, and loading one runs code from the file; "
+            "convert it to .safetensors, or set allow_pickle = true in its registry entry if you trust it"
+        )
     cls = getattr(diffusers, family.pipeline)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if entry.config:

@@ -88,6 +88,8 @@ class ModelEntry(BaseModel):
     #: filter: the safety checker runs except in age-restricted channels; always: it runs everywhere;
     #: allow: it never runs (a model that cannot draw people, or an owner's own choice).
     nsfw: Literal["filter", "always", "allow"] = "filter"
+    #: Load pickled weights (`.ckpt`, `.bin`) too. Off: safetensors only, since unpickling a file runs its code.
+    allow_pickle: bool = False
     loras: dict[str, Lora] = Field(default_factory=dict)
 
     @field_validator("family")

@@ -51,6 +51,11 @@ def test_compose_runs_the_bot_and_a_gpu_worker_with_the_models_volume() -> None:
     assert worker["environment"]["IMAGINE_WORKER_METRICS_PORT"] == "9101"
     assert bot["environment"]["IMAGINE_BOT_METRICS_PORT"] == "9100"
     assert services["rq-dashboard"]["profiles"] == ["dashboard"]
+    # Every pulled image is pinned to a version, and the dashboard refuses to start without a password.
+    for name, service in services.items():
+        if "image" in service and "build" not in service:
+            assert ":" in service["image"] and not service["image"].endswith(":latest"), name
+    assert "RQ_DASHBOARD_PASSWORD is not set" in " ".join(services["rq-dashboard"]["entrypoint"])
     text = (ROOT / "docker-compose.yml").read_text()
     assert "# worker-gpu1:" in text and "One worker per GPU" in text  # documented, ready to uncomment
 

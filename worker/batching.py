@@ -35,7 +35,7 @@ from rq.utils import now
 
 from imagine import fair, keys, progress
 from imagine.contract import Done, JobSpec
-from worker import context
+from worker import allowed, context
 from worker.rendezvous import Rendezvous
 
 if TYPE_CHECKING:
@@ -91,6 +91,8 @@ def key_of(ctx: Any, payload: Any) -> tuple[BatchKey, int] | None:
 
 def _payload(job: Job) -> Any:
     try:
+        if allowed.refusal(job) is not None:  # only the project's own jobs join (and run through) a batch
+            return None
         return job.args[0] if job.func_name == keys.GENERATE_FUNC and len(job.args) == 1 else None
     except Exception:  # a job whose data does not load is left for RQ to fail
         return None

@@ -29,7 +29,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from imagine import keys, ui, uploads
+from imagine import keys, tokens, ui, uploads
 from imagine.contract import JobResult, JobSpec
 from worker import outbox
 from worker.discord_rest import DiscordError, DiscordREST, File
@@ -78,9 +78,11 @@ class Courier:
         self.spec = spec
         self.queue_name = queue_name
         self.rest = rest or rest_client(ctx)
-        self.target = Target.of(spec)
+        self.target = Target.of(spec, tokens.fetch(self.conn, job_id))
         self.interval = float(ctx.settings.progress_interval)
         self._editor = _Editor(self, self.interval)
+        #: The status message was deleted (a 404): no more edits of it.
+        self.status_gone = False
         self._positions: threading.Thread | None = None
 
     @classmethod
@@ -92,8 +94,7 @@ class Courier:
             spec = JobSpec.model_validate(payload)
         except ValueError:
             return NullCourier()
-        target = Target.of(spec)
-        if not target.reachable:
+        if not Target.of(spec).reachable and tokens.fetch(ctx.conn, job_id) is None:
             return NullCourier()
         return cls(ctx, job_id, spec, queue_name=queue_name)
 
@@ -120,6 +121,8 @@ class Courier:
         return max(0.05, (self.conn.pttl(gate) or 50) / 1000)
 
     def edit_status(self, text: str, preview: bytes | None) -> None:
+        if self.status_gone:
+            return
         payload: dict[str, Any] = {"content": text, "allowed_mentions": ui.NO_MENTIONS}
         files: list[File] = []
         if preview is not None:
@@ -128,6 +131,12 @@ class Courier:
         try:
             self.target.edit(self.rest, payload, files)
         except DiscordError as exc:
+            if exc.status == 404 and not exc.token_gone:
+                # Deleted: every further edit would be refused too, and refusals count towards Discord's limit on
+                # invalid requests (a Cloudflare ban for the whole bot). The result goes to the channel instead.
+                self.status_gone = True
+                log.info("job %s: its status message is gone; no more status edits", self.job_id)
+                return
             log.warning("job %s: status edit refused: %s", self.job_id, exc)
 
     def _refresh_positions(self) -> None:
@@ -153,9 +162,9 @@ class Courier:
         parcel = outbox.Parcel(
             job_id=self.job_id,
             kind="result",
-            spec=self.spec.payload(),
+            spec=self.spec.public(),
             payload={
-                "content": ui.result_text(spec, result.seeds),
+                "content": ui.result_text(spec, result.seeds) + hidden_note(result.filtered),
                 "allowed_mentions": ui.NO_MENTIONS,
                 "components": components,
                 "attachments": [{"id": 0, "filename": name, "description": ui.short(spec.prompt, 1000)}],
@@ -171,7 +180,7 @@ class Courier:
     def fail(self, error: str) -> None:
         """Tell the member this job failed for good (once)."""
         self._editor.stop()
-        outbox.send_once(self.ctx, self.rest, outbox.failure_parcel(self.job_id, self.spec.payload(), error))
+        outbox.send_once(self.ctx, self.rest, outbox.failure_parcel(self.job_id, self.spec.public(), error))
 
     def close(self) -> None:
         self._editor.stop()
@@ -196,7 +205,7 @@ def refresh_positions(ctx: Any, rest: DiscordREST, queue_name: str, interval: fl
             spec = JobSpec.model_validate(Job.fetch(job_id, connection=conn, serializer=JSONSerializer).args[0])
         except (NoSuchJobError, ValueError, IndexError, TypeError):
             continue
-        target = Target.of(spec)
+        target = Target.of(spec, tokens.fetch(conn, job_id))
         if not target.reachable:
             continue
         try:
@@ -267,6 +276,18 @@ class _Editor(threading.Thread):
             self.cond.notify()
         if self.is_alive():
             self.join(timeout=30)
+
+
+def hidden_note(filtered: list[int]) -> str:
+    """The line that says which images the safety checker blacked out (they are not shown)."""
+    if not filtered:
+        return ""
+    which = ", ".join(str(i + 1) for i in filtered)
+    return (
+        f"\n-# 🛡️ image {which} hidden by the safety checker"
+        if len(filtered) == 1
+        else (f"\n-# 🛡️ images {which} hidden by the safety checker")
+    )
 
 
 def dumps(value: Any) -> str:

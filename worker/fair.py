@@ -16,6 +16,7 @@ from rq.job import Job
 from rq.queue import Queue
 
 from imagine import fair
+from worker import allowed
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class FairQueue(Queue):
             if result is None:
                 return None
             job, queue = result
+            if allowed.refusal(job) is not None:  # not one of ours: the worker fails it without reading more
+                return result
             if not fair.park_if_paused(connection, queue, job):
                 return result
             log.info("job %s belongs to a paused server: parked until it resumes", job.id)

@@ -118,6 +118,10 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
         ctx.metrics.loaded(entry.name, resident.load_s)
     if entry.family_info is None:  # "auto": the loaded pipeline says what it is
         entry.check_spec(spec, resident.family)
+    screened = safety.needed(entry, spec, enabled=ctx.settings.safety_checker)
+    unscreened = safety.unscreened_refusal(entry, spec, resident.checker, enabled=ctx.settings.safety_checker)
+    if unscreened is not None:  # its policy wants it screened, and nothing here can
+        raise JobRefused(unscreened)
     pipe = resident.pipe
     assert spec.sampler is not None and spec.steps is not None
     steps, total = spec.steps, spec.steps
@@ -139,15 +143,20 @@ def _run(ctx: WorkerContext, job_id: str, payload: dict[str, Any], courier: Any 
     gpu.set_tiling(pipe, ctx.policy, spec.width, spec.height)
     # 4. One generator per image, on the CPU so a seed gives the same noise on any device.
     generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
-    reporter = _Reporter(ctx, job_id, total=total, courier=courier)
+    # No previews of images that will be screened: a preview is the picture before the checker saw it.
+    reporter = _Reporter(ctx, job_id, total=total, courier=courier, previews=not screened)
     started = time.perf_counter()
     with gpu.out_of_memory_refused(spec, ctx.device):
         asked = spec.model_copy(update={"steps": steps})
         out = render.call(pipe, resident.family, asked, generators=generators, on_step=reporter, **size)
     reporter.flush()
     pictures, filtered = out.pictures, list[int]()
-    if safety.needed(entry, spec, enabled=ctx.settings.safety_checker):
-        pictures, filtered = safety.screen(resident.checker, pictures)
+    if screened and out.frames:
+        # Every frame of a clip (see worker/safety.py); a clip with any flagged frame is not shown at all.
+        if safety.screen(resident.checker, out.frames)[1]:
+            raise JobRefused("the safety checker flagged this clip, so it is not shown; try another prompt or seed.")
+    elif screened:
+        pictures, filtered = safety.screen(resident.checker, pictures)  # blacked out, and the result says so
     sampled = time.perf_counter()
     # 5. Encode: display-size PNGs that carry the parameters (native size), plus a grid for several images.
     images, sheet = _encode(pictures, spec, seeds, entry.display_scale)
@@ -209,11 +218,12 @@ class _Reporter:
         total: int,
         courier: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        previews: bool = True,
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.total = total
-        self.every = ctx.settings.preview_every
+        self.every = ctx.settings.preview_every if previews else 0
         self.courier = courier
         self.clock = clock
         self.pending: list[Progress] = []

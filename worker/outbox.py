@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import redis
 
-from imagine import keys, ui
+from imagine import keys, tokens, ui
 from imagine.contract import JobSpec
 from worker import idempotency
 from worker.discord_rest import DiscordError, DiscordREST, File
@@ -41,7 +41,7 @@ class Parcel:
 
     job_id: str
     kind: Literal["result", "failure"]
-    #: The queue payload: where to post (with the interaction token, which is useless after 15 minutes anyway).
+    #: The queue payload: where to post (never the interaction token: `imagine.tokens` keeps that).
     spec: dict[str, Any]
     payload: dict[str, Any]
     #: The content of a channel reply, used once the interaction token is gone (the member is mentioned before it).
@@ -71,7 +71,7 @@ def failure_parcel(job_id: str, spec_payload: dict[str, Any], error: str) -> Par
     return Parcel(
         job_id=job_id,
         kind="failure",
-        spec=spec_payload,
+        spec=spec.public(),
         payload={"content": text, "allowed_mentions": ui.NO_MENTIONS, "attachments": [], "components": []},
         late=text,
         tidy="❌ this request failed — the reason is in the reply below.",
@@ -93,7 +93,8 @@ def send_once(ctx: Any, rest: DiscordREST, parcel: Parcel, *, lease_s: float | N
         log.info("job %s is being posted by another worker; keeping a copy in case it dies", parcel.job_id)
         keep(conn, parcel, due=time.time() + claim.wait_ms / 1000 + 1, count_attempt=False)
         return "kept"
-    target = Target.of(JobSpec.model_validate(parcel.spec))
+    # The parcel keeps no token: the job's own key has it while it lives (`imagine.tokens`), else the bot token.
+    target = Target.of(JobSpec.model_validate(parcel.spec).without_secrets(), tokens.fetch(conn, parcel.job_id))
     with idempotency.Lease(conn, parcel.job_id, holder, lease_s):
         if claim.verdict == "taken-over" and _already_on_discord(rest, target, parcel):
             log.info("job %s: a poster that died had posted it already", parcel.job_id)
@@ -112,6 +113,7 @@ def send_once(ctx: Any, rest: DiscordREST, parcel: Parcel, *, lease_s: float | N
     message_id = _record(ctx, parcel, target, message)
     idempotency.mark_posted(conn, parcel.job_id, holder, message_id, taken_over=claim.verdict == "taken-over")
     forget(conn, parcel.job_id)
+    tokens.forget(conn, parcel.job_id)  # the outcome is on Discord: nothing more to say with it
     log.info("job %s: %s posted (%s)", parcel.job_id, parcel.kind, target.delivered_via)
     return "posted"
 

@@ -3,7 +3,14 @@
 Families that ship one (Stable Diffusion 1.x/2.x) have it detached from the pipeline when it loads, so the
 pipeline never runs it by itself; the worker runs it on the finished images when the job needs it: always for an
 entry with `nsfw = "always"`, outside age-restricted channels for the default `"filter"`, never for `"allow"`.
-Flagged images are replaced by black ones (as diffusers does) and their indexes reported in the result.
+Flagged images are replaced by black ones (as diffusers does) and their indexes reported in the result; a clip
+is screened frame by frame (every frame: a flagged frame can be anywhere, and the checker costs a small fraction
+of sampling the clip), and a clip with any flagged frame is not shown at all: its job fails saying why.
+
+Honesty: a model with nothing to screen it (no checker in its family or weights, or checkers turned off) cannot
+keep the `filter` promise, so it draws for Discord only in age-restricted channels (`unscreened_refusal`; the bot
+refuses the same requests up front from `advertised`, and `imagine models check` says so). Previews are off for
+jobs whose images will be screened: a preview is the picture before the checker saw it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import torch
 from PIL import Image
 
 from imagine.contract import JobSpec
+from models import check as model_check
 from models.registry import ModelEntry
 
 log = logging.getLogger(__name__)
@@ -68,3 +76,31 @@ def screen(checker: Checker | None, pictures: list[Image.Image]) -> tuple[list[I
         log.info("safety checker hid %d of %d images", len(flagged), len(pictures))
     shown = [Image.new("RGB", p.size) if i in flagged else p for i, p in enumerate(pictures)]
     return shown, flagged
+
+
+def expects_checker(entry: ModelEntry, data_dir: Any) -> bool:
+    """Whether `entry`'s pipeline will come with a safety checker, judged before loading it (for the bot)."""
+    family = entry.family_info
+    if entry.source == "tiny" or family is None or not family.safety_checker:
+        return False  # the tiny pipeline has none; "auto" is unknown until loaded, so counted as none
+    if entry.source in ("local", "single_file"):
+        return model_check.has_safety_checker(entry, data_dir)
+    return True  # a hub repository of a family that ships one
+
+
+def age_restricted_only(entry: ModelEntry, data_dir: Any, *, enabled: bool) -> bool:
+    """A model the bot lets draw only in age-restricted channels: its policy screens, and nothing would."""
+    return entry.nsfw != "allow" and not (enabled and expects_checker(entry, data_dir))
+
+
+def unscreened_refusal(entry: ModelEntry, spec: JobSpec, checker: Checker | None, *, enabled: bool) -> str | None:
+    """Why a Discord job must not run: its policy wants it screened and nothing can (None: it may run).
+
+    Jobs without a server (the owner's `imagine generate`) are the owner's own business and always run.
+    """
+    r = spec.requester
+    if r is None or r.guild_id is None or entry.nsfw == "allow" or (enabled and checker is not None):
+        return None
+    if entry.nsfw == "filter" and r.age_restricted:
+        return None
+    return f"the model `{entry.name}` has no safety checker here, so it draws only in age-restricted channels."

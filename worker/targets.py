@@ -1,7 +1,8 @@
 """Where a job's messages go on Discord, and how to reach them once the interaction token has expired.
 
-A job asked for by a slash command or a button carries its interaction's application id and token: its status
-message is the interaction's `@original`, edited over the webhook route for 15 minutes. After that (or for a job
+A job asked for by a slash command or a button carries its interaction's application id (its token waits in its
+own key for 15 minutes, `imagine.tokens`): its status message is the interaction's `@original`, edited over the
+webhook route while the token lives. After that (or for a job
 asked for by a reaction, which has no token) the status message is edited in its channel with the bot token, and a
 late result becomes a new channel message replying to the request, allowed to ping the requester and nobody else.
 """
@@ -43,13 +44,16 @@ class Target:
     delivered_via: str = "none"
 
     @classmethod
-    def of(cls, spec: JobSpec) -> Target:
+    def of(cls, spec: JobSpec, token: str | None = None) -> Target:
+        """Where `spec`'s messages go; `token` is its interaction token while it lives (`imagine.tokens`)."""
         r = spec.requester
         if r is None:
             return cls()
+        if token is None and r.interaction_token is not None:
+            token = r.interaction_token.get_secret_value()
         return cls(
             application_id=r.application_id,
-            token=r.interaction_token.get_secret_value() if r.interaction_token else None,
+            token=token,
             interaction_id=r.interaction_id,
             channel_id=r.channel_id,
             message_id=r.message_id,
@@ -117,7 +121,7 @@ class Target:
                 else:
                     log.info("token expired while posting (code %s); replying in the channel", exc.code)
                     self.token_dead = True
-        elif not self.token and self.channel_id and self.message_id:
+        elif not self.token and not self.interaction_id and self.channel_id and self.message_id:
             # A job asked for by a reaction: its status message is ours to edit with the bot token.
             try:
                 return self.edit(rest, payload, files)

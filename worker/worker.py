@@ -39,7 +39,7 @@ from imagine import keys, progress
 from imagine import redis as imagine_redis
 from imagine.contract import Done
 from imagine.settings import Settings
-from worker import batching, context, reaper
+from worker import allowed, batching, context, reaper, safety
 from worker.context import WorkerContext
 from worker.fair import FairQueue
 
@@ -112,6 +112,10 @@ class ImagineWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
         self.jobs_done += 1
+        refused = allowed.refusal(job)  # before RQ imports anything the job names
+        if refused is not None:
+            allowed.refuse(self, job, queue, execution, refused)
+            return False
         with context.use(self.ctx), _Heartbeat(self, job, execution):
             companions = batching.gather(self, job, queue)  # waiting jobs that can share its sampler call
             if companions:
@@ -161,7 +165,17 @@ def worker_name() -> str:
 
 def advertise(ctx: WorkerContext) -> None:
     """Publish the registry's models (names, defaults, availability) for the bot, which never imports `models`."""
-    infos = ctx.registry.infos(ctx.settings.data_dir)
+    data_dir, enabled = ctx.settings.data_dir, ctx.settings.safety_checker
+    infos = [
+        info.model_copy(
+            update={
+                "age_restricted_only": safety.age_restricted_only(
+                    ctx.registry.models[info.name], data_dir, enabled=enabled
+                )
+            }
+        )
+        for info in ctx.registry.infos(data_dir)
+    ]
     if infos:
         ctx.conn.hset(keys.MODELS, mapping={info.name: info.model_dump_json() for info in infos})
 

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import attachments, checks
+from bot import attachments, checks, gate
 from bot.jobs import InteractionOrigin, defer_public
 from imagine.contract import MAX_SEED, SAMPLER_LABELS, SAMPLERS, JobSpec
 
@@ -94,10 +94,15 @@ class Generation(commands.Cog):
         spec = await self.bot.jobs.spec_from_request(
             guild_id=interaction.guild_id, user_id=interaction.user.id, text=prompt, options=options
         )
+        origin = InteractionOrigin(interaction, message_id, what="/imagine")
         if image is not None:
-            init = await attachments.init_image(self.bot, image)
+            # The server's rules before the file is downloaded, decoded or stored (submit checks them again).
+            await gate.admit(self.bot, spec, user=interaction.user, what=origin.what, **origin.where())
+            init = await attachments.init_image(
+                self.bot, image, guild_id=interaction.guild_id, user_id=interaction.user.id
+            )
             spec = JobSpec.parse({**spec.payload(), "init_image": init.model_dump()}, self.bot.settings.limits())
-        await self.bot.jobs.submit(spec, InteractionOrigin(interaction, message_id))
+        await self.bot.jobs.submit(spec, origin)
 
     @imagine.autocomplete("model")
     async def _model_autocomplete(

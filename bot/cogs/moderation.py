@@ -314,7 +314,7 @@ class Moderation(commands.GroupCog, group_name="mod", group_description="Moderat
 
     @app_commands.command(name="role")
     @app_commands.describe(role="The role whose members moderate here (leave empty to have none)")
-    @checks.is_moderator()
+    @checks.manages_server()
     async def role(self, interaction: discord.Interaction, role: discord.Role | None = None) -> None:
         """Choose the moderator role (besides members with Manage Server)."""
         await _begin(interaction)

@@ -80,7 +80,9 @@ class MemberQueue(commands.Cog):
         """❌ on a pending status message: cancel that job (the requester, or a moderator)."""
         if str(payload.emoji) != ui.REACTION_DELETE or payload.guild_id is None or payload.member is None:
             return
-        if self.bot.user is not None and payload.user_id == self.bot.user.id:
+        # Status messages are the bot's own: a reaction on anyone else's costs no look in Redis.
+        me = self.bot.user
+        if me is None or payload.message_author_id != me.id or payload.user_id == me.id:
             return
         job_id = await self.bot.store.job_for_message(payload.message_id)
         if job_id is None:

@@ -1,8 +1,14 @@
 """What happens under a result: the persistent buttons (registered here) and the same actions by reaction.
 
 Reactions: 🔄 re-roll, 1️⃣-4️⃣ a variation of that image, ❌ delete (requester or moderator). They arrive as raw
-events, so they work on messages the bot has never cached, posted before its last restart. A reaction cannot be
-answered privately: a refusal is logged and otherwise ignored, as Discord bots do.
+events, so they work on messages the bot has never cached, posted before its last restart. Only reactions on
+the bot's own messages are looked at (`message_author_id`), so reactions elsewhere cost no Redis reads.
+
+A reaction cannot be answered privately, so a refused one gets no answer at all: it is logged (and, when it
+looks like probing, noted in the moderator log by `bot.gate`), and the server's rules are checked before any
+status message is posted, so nothing appears in the channel. A public reply would tell the channel that the
+member is blocked or over a limit, and would let anyone make the bot post by reacting; a DM is intrusive, often
+refused (an error request that counts towards Discord's invalid-request limit), and unasked for.
 """
 
 from __future__ import annotations
@@ -43,13 +49,19 @@ class Results(commands.Cog):
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         emoji = str(payload.emoji)
-        if emoji not in HANDLED or payload.guild_id is None or payload.member is None:
+        if emoji not in HANDLED or payload.guild_id is None or payload.member is None or self.bot.user is None:
             return
-        if self.bot.user is not None and payload.user_id == self.bot.user.id:
+        # Only results are acted on, and results are the bot's own messages: every other message (a member's,
+        # another bot's) costs nothing, not even a look in Redis.
+        if payload.message_author_id != self.bot.user.id or payload.user_id == self.bot.user.id:
             return
         record = await self._result_for(payload.message_id)
         if record is None:
-            return  # not a finished result (a pending status message, an expired job, someone else's message)
+            return  # not a finished result (a pending status message, an expired job)
+        owner = record.spec.requester.guild_id if record.spec.requester else None
+        if owner != payload.guild_id:  # a result of another server, forwarded or linked here: not ours to act on
+            log.info("reaction %s by user %s on a result of server %s ignored", emoji, payload.user_id, owner)
+            return
         try:
             await self._act(emoji, record, payload)
         except Exception as exc:
@@ -83,7 +95,7 @@ class Results(commands.Cog):
             if isinstance(found, discord.abc.Messageable)
             else self.bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
         )
-        origin = ChannelOrigin(channel, guild, member, reply_to=payload.message_id)
+        origin = ChannelOrigin(channel, guild, member, reply_to=payload.message_id, what=f"a {emoji} reaction")
         if emoji == ui.REACTION_REROLL:
             await actions.reroll(self.bot, record, origin)
         elif emoji in ui.REACTION_VARY:

@@ -22,3 +22,5 @@ class ModelInfo(BaseModel):
     kind: str = "image"
     family: str = ""
     loras: list[str] = Field(default_factory=list)
+    #: Its NSFW policy wants its images screened and nothing would screen them: age-restricted channels only.
+    age_restricted_only: bool = False

@@ -31,6 +31,7 @@ default = "tiny"
 [models.tiny]
 description = "tiny random test pipeline"
 source = "tiny"
+nsfw = "allow"  # random weights: noise, and no safety checker to screen it
 family = "sd"
 width = 32
 height = 32

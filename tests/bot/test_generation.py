@@ -37,8 +37,8 @@ async def test_imagine_defers_then_enqueues_with_where_to_answer(front: Front) -
     spec = queued_spec(front, job_id)
     assert spec.prompt == "a red cube" and spec.seed == 42 and spec.count == 2 and spec.model == "tiny"
     r = spec.requester
-    assert r is not None and r.interaction_token is not None
-    assert r.interaction_token.get_secret_value() == inter.token
+    assert r is not None and r.interaction_token is None  # the token waits in its own key (imagine.tokens)
+    assert front.conn.get(keys.token(job_id)) == inter.token.encode()
     assert (r.user_id, r.channel_id, r.guild_id) == (front.scene.alice.id, front.scene.channel.id, front.scene.guild.id)
     assert r.message_id == inter.original_message_id and r.upload_limit == front.scene.guild.upload_limit
     # The long-lived record never holds the token.

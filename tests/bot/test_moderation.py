@@ -104,6 +104,28 @@ async def test_the_moderator_role_counts_at_run_time(front: Front, staff: Staff)
     assert "moderators" in (await mod(front, erin, "blocked", strict=False)).content
 
 
+async def test_only_manage_server_chooses_the_moderator_role(front: Front, staff: Staff) -> None:
+    fake, guild_id = front.fake, front.scene.guild.id
+    helpers = await fake.create_role(guild_id, f"Helpers-{staff.carol.id}", 0)
+    erin = await fake.create_member(guild_id, "erin-role", roles=[helpers.id])
+    await mod(front, staff.dave, "role", role=helpers.id)
+    # A holder of the moderator role moderates, but cannot hand the role on (here: to @everyone).
+    assert "Nobody is blocked" in (await mod(front, erin, "blocked", strict=False)).content
+    refused = await mod(front, erin, "role", strict=False, role=guild_id)
+    assert "only members with Manage Server" in refused.content
+    assert moderation.moderator_role(front.conn, guild_id) == helpers.id
+
+
+async def test_the_configured_moderator_role_matches_by_id_only(front: Front, staff: Staff) -> None:
+    fake, guild_id = front.fake, front.scene.guild.id
+    named = await fake.create_role(guild_id, "Moderator", 0)  # anyone can make a role called that
+    frank = await fake.create_member(guild_id, "frank", roles=[named.id])
+    front.bot.settings = front.bot.settings.model_copy(update={"moderator_role": "Moderator"})
+    assert "moderators" in (await mod(front, frank, "blocked", strict=False)).content
+    front.bot.settings = front.bot.settings.model_copy(update={"moderator_role": str(named.id)})
+    assert "Nobody is blocked" in (await mod(front, frank, "blocked", strict=False)).content
+
+
 async def test_limits_show_set_and_reset(front: Front, staff: Staff) -> None:
     guild_id = front.scene.guild.id
     shown = await mod(front, staff.dave, "limits show")
@@ -335,6 +357,7 @@ async def test_every_mod_command_refuses_a_member_and_changes_nothing(front: Fro
     for path, options in paths:
         values = {o["name"]: samples[o["type"]] for o in options if o.get("required")}
         refused = await mod(front, staff.carol, path, strict=False, **values)
-        assert "for this server's moderators" in refused.content, path
+        expected = "only members with Manage Server" if path == "role" else "for this server's moderators"
+        assert expected in refused.content, path
     after = {k: front.conn.dump(k) for k in front.conn.keys("imagine:guild:*")}
     assert after == before and not fair.is_paused(front.conn, scene.guild.id)

@@ -43,6 +43,7 @@ default_clip = "tiny-clips"
 [models.tiny]
 description = "tiny random test pipeline"
 source = "tiny"
+nsfw = "allow"  # random weights: noise, and no safety checker to screen it
 family = "sd"
 width = 32
 height = 32
@@ -54,6 +55,7 @@ display_scale = 4
 [models.tiny-clips]
 description = "tiny random clip pipeline"
 source = "tiny"
+nsfw = "allow"  # random weights: noise, and no safety checker to screen it
 family = "text-to-video-sd"
 width = 32
 height = 32
@@ -68,6 +70,7 @@ display_scale = 4
 description = "test pipeline whose pictures keep their composition through image-to-image"
 source = "local"
 path = "{plain}"
+nsfw = "allow"  # random weights: noise, and no safety checker to screen it
 family = "sd"
 width = 32
 height = 32

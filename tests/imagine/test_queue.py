@@ -23,7 +23,8 @@ def test_the_job_payload_in_redis_is_json(conn, settings) -> None:
     assert not text.startswith(b"\x80"), "a pickle payload"
     func, instance, args, kwargs = json.loads(text)
     assert func == "worker.jobs.generate" and instance is None and kwargs == {}
-    assert args == [spec.payload()]
+    assert args == [spec.public()]  # never the interaction token: it waits in its own expiring key
+    assert conn.get(keys.token("job-1")) == b"tok" and 0 < conn.ttl(keys.token("job-1")) <= 15 * 60
     assert job.description == "image job-1"  # not the call with its arguments (and the token)
     assert conn.hget("rq:job:job-1", "description") == b"image job-1"
 

@@ -167,3 +167,24 @@ async def test_a_deleted_status_message_gets_its_result_as_a_new_message(front: 
     assert result.mention_user_ids == [front.scene.alice.id] and result.content.startswith(f"<@{front.scene.alice.id}>")
     assert front.conn.hget(keys.job(job_id), "delivery") == b"channel-reply"
     assert front.conn.get(keys.message(result.id)) == job_id.encode()
+
+
+@pytest.mark.asyncio
+async def test_a_deleted_status_message_is_not_edited_again(front: Front) -> None:
+    import requests
+
+    inter, job_id, payload = await queued(front, "gone --seed 6")
+    url = f"{front.fake.api_base}/webhooks/{front.fake.application_id}/{inter.token}/messages/@original"
+    assert (await asyncio.to_thread(requests.delete, url, timeout=5)).status_code == 204
+
+    def edits() -> None:
+        courier = delivery.Courier(front.ctx, job_id, JobSpec.model_validate(payload))
+        try:
+            for step in range(5):  # what a running job's progress would send, one interval apart
+                courier.edit_status(f"generating {step}/5", None)
+        finally:
+            courier.close()
+
+    await asyncio.to_thread(edits)
+    refused = [c for c in front.fake.calls_to("PATCH") if c.status == 404]
+    assert len(refused) == 1, [c.path for c in refused]  # invalid requests count towards a Cloudflare ban
