@@ -177,7 +177,7 @@ async def test_pause_keeps_jobs_waiting_and_resume_runs_them(front: Front, staff
     fake, scene = front.fake, front.scene
     await mod(front, staff.dave, "pause")
     waiting_job = await imagine(front, "waits while paused")
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
     await front.work()
     assert not fake.message(waiting_job.original_message_id or 0).components  # nothing ran
     listed = (await member_cmd(front, scene.alice, "queue")).content
@@ -189,7 +189,7 @@ async def test_pause_keeps_jobs_waiting_and_resume_runs_them(front: Front, staff
     refusal = await answer_of(fake, inter)
     assert refusal.ephemeral and "paused the queue" in refusal.content
     assert "Resumed" in (await mod(front, staff.dave, "resume")).content
-    assert front.conn.llen("rq:queue:imagine:image") == 1
+    assert len(fair.order(front.conn)) == 1
     await front.work()
     await fake.wait_for(lambda: fake.message(waiting_job.original_message_id or 0).components, what="the result")
 
@@ -222,7 +222,7 @@ async def test_banned_words_are_refused_without_echo(front: Front, staff: Staff)
         refusal = await answer_of(fake, inter)
         assert refusal.ephemeral and "a word or phrase this server does not allow" in refusal.content
         assert "gor" not in refusal.content.lower() and "whale" not in refusal.content.lower()
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
     await imagine(front, "an algorithm, a blue sky and a whale")  # words, not substrings
     await mod(front, staff.dave, "banned remove", pattern="GOR*")
     await imagine(front, "gory")

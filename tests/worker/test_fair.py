@@ -1,6 +1,6 @@
 """Fair order, pause and cancel as workers see them, against a real Redis; the last tests run the real worker.
 
-The order is read off RQ's own list (what a worker pops next). "Taken" below is what a worker's dequeue does."""
+The order is the replay of what workers pop next (`fair.order`). "Taken" below is what a worker's dequeue does."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def ask(conn: redis.Redis, settings: Settings, name: str, user: int, guild: int 
 
 
 def take(conn: redis.Redis) -> str:
-    """What a worker does: pop the head of the list."""
-    popped = conn.lpop("rq:queue:imagine:image")
+    """What a worker's dequeue does: pop the fair head."""
+    popped = fair.pop(conn, keys.IMAGE_QUEUE)
     assert popped is not None
-    return popped.decode()
+    return popped[0]
 
 
 @pytest.fixture
