@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     member_max_active: int = Field(default=4, ge=1, description="queued-or-running jobs per member")
     member_max_per_hour: int = Field(default=60, ge=1, description="jobs per member per hour")
     guild_max_queue: int = Field(default=50, ge=1, description="queued-or-running jobs per server")
+    max_waiting: int = Field(default=5000, ge=1, description="jobs waiting across all servers; more are refused")
     paused_accepts: bool = Field(default=True, description="a paused server still takes new jobs (they wait)")
     moderator_role: str | None = Field(default=None, description="a role (name or id) that moderates everywhere")
 

@@ -113,6 +113,8 @@ async def test_limits_show_set_and_reset(front: Front, staff: Staff) -> None:
     assert "now **2**" in (await mod(front, staff.dave, "limits set", limit="member_active", value="2")).content
     assert "now **tiny**" in (await mod(front, staff.dave, "limits set", limit="models", value="Tiny")).content
     assert "at most 60" in (await mod(front, staff.dave, "limits set", limit="max_steps", value="61")).content
+    raised = await mod(front, staff.dave, "limits set", limit="member_active", value="5")  # the owner allows 4
+    assert raised.ephemeral and "member_active can be at most 4: the bot's owner allows no more" in raised.content
     assert "whole number" in (await mod(front, staff.dave, "limits set", limit="queue_depth", value="many")).content
     current = limits.load(front.conn, guild_id, front.settings)
     assert current.member_active == 2 and current.models == ("tiny",) and current.max_steps == 60
