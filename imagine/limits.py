@@ -140,8 +140,7 @@ def _check(limit: Limit, value: Any, settings: Settings) -> Any:
             raise LimitError(f"{limit.name} takes a whole number.")
         if value < 1:
             raise LimitError(f"{limit.name} must be at least 1.")
-        cap = getattr(settings, limit.cap) if limit.cap else None
-        if cap is not None and value > cap:
+        if limit.cap is not None and value > (cap := getattr(settings, limit.cap)):
             raise LimitError(
                 f"{limit.name} can be at most {cap:,}: the bot's owner allows no more (`IMAGINE_{limit.cap.upper()}`)."
             )
