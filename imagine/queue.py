@@ -58,8 +58,21 @@ def enqueue(
 
     Idempotent per `job_id`: enqueueing an id that is already queued, running or done returns that job.
     Raises `imagine.contract.SpecError` (naming the field) when the spec breaks the limits, and
-    `imagine.admission.Refused` (naming the limit) when its server's rules or limits turn it down.
+    `imagine.admission.Refused` (naming the limit) when its server's rules or limits turn it down, or when Redis
+    is at its `maxmemory` (it refuses writes and evicts nothing: the jobs already queued are safe).
     """
+    try:
+        return _enqueue(conn, spec, settings, job_id, queue_name)
+    except redis.exceptions.OutOfMemoryError:
+        log.warning("Redis is at its maxmemory: a new job was refused")
+        raise admission.Refused("redis_memory", STORAGE_FULL) from None
+
+
+#: What a member reads when Redis is full.
+STORAGE_FULL = "the bot's storage is full right now, so it cannot take new jobs; please try again in a few minutes."
+
+
+def _enqueue(conn: redis.Redis, spec: JobSpec, settings: Settings, job_id: str | None, queue_name: str) -> Job:
     spec = JobSpec.parse(spec.payload(), settings.limits())
     if spec.seed is None:
         spec = spec.with_seed(secrets.randbelow(MAX_SEED + 1))

@@ -17,7 +17,7 @@ import redis
 from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 
-from imagine import fair, keys
+from imagine import fair, keys, memory
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,7 @@ def render(conn: redis.Redis, failures_shown: int = 10) -> str:
     done = sum(v for k, v in counts.items() if k.startswith("done|"))
     failed = sum(v for k, v in counts.items() if k.startswith("failed|"))
     lines.append(f"jobs: {done} done, {failed} failed")
+    lines.extend(memory.render(conn))
     recent = failures(conn, failures_shown)
     lines.append(f"last failures: {len(recent) or 'none'}")
     for item in recent:
