@@ -28,6 +28,7 @@ Paused servers leave the servers' sorted set (their jobs stay where they are) an
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -64,8 +65,9 @@ class Admission:
 
 
 def prefix(queue_name: str) -> str:
-    """The key prefix of one queue's fair structure."""
-    return keys.fair(queue_name, "")
+    """The key prefix of one queue's fair structure (`v2:`: the list-rewriting scheduler before it used other
+    shapes under the same names; see `upgrade`)."""
+    return keys.fair(queue_name, "v2:")
 
 
 def front_key(queue_name: str) -> str:
@@ -265,6 +267,25 @@ def load_job(conn: redis.Redis, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
     except Exception:  # NoSuchJobError, or a hash RQ cannot read: either way, not a job we can act on
         return None
+
+
+def upgrade(conn: redis.Redis) -> int:
+    """Bring over what the list-rewriting scheduler left (run by workers at start-up; a no-op afterwards): its
+    waiting jobs are on RQ's own list, which every pop reads first, but a paused server's were parked in its `meta`
+    hash only. Those go into the fair structure; the old keys go. Returns how many jobs came over."""
+    moved = 0
+    for name in queue_names(conn):
+        old = [keys.fair(name, n) for n in ("meta", "served", "vt", "seq")]
+        for job_id, raw in conn.hgetall(old[0]).items():
+            try:
+                m = json.loads(raw)
+                if m.get("p") == 1:
+                    place(conn, name, _text(job_id), int(m["g"]), int(m["u"]))
+                    moved += 1
+            except (ValueError, KeyError, TypeError):
+                continue
+        conn.delete(*old)
+    return moved
 
 
 def clear(conn: redis.Redis, queue_name: str = keys.IMAGE_QUEUE) -> None:

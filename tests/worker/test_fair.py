@@ -222,3 +222,16 @@ def test_no_worker_runs_a_cancelled_job(conn: redis.Redis, roomy: Settings, ctx:
     assert started_at(conn, "A1") and started_at(conn, "A3")
     assert started_at(conn, "A2") is None
     assert Job.fetch("A2", connection=conn, serializer=JSONSerializer).get_status() == JobStatus.CANCELED
+
+
+def test_a_paused_servers_jobs_parked_by_the_old_scheduler_come_over(conn: redis.Redis, roomy: Settings) -> None:
+    ask(conn, roomy, "Y1", user=2, guild=Y)
+    meta = keys.fair(keys.IMAGE_QUEUE, "meta")  # the list-rewriting scheduler's parked job and tag hashes
+    conn.hset(meta, "X9", '{"g": "501", "u": "1", "s": 7, "p": 1}')
+    conn.hset(keys.fair(keys.IMAGE_QUEUE, "vt"), "*", 3)
+    conn.sadd(keys.PAUSED, str(X))
+    assert fair.upgrade(conn) == 1 and fair.upgrade(conn) == 0
+    assert not conn.exists(meta) and not conn.exists(keys.fair(keys.IMAGE_QUEUE, "vt"))
+    assert fair.order(conn) == ["Y1"]
+    fair.resume(conn, X)
+    assert sorted(fair.order(conn)) == ["X9", "Y1"]
