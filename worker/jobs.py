@@ -90,8 +90,7 @@ def generate(payload: dict[str, Any]) -> dict[str, Any]:
             "model": result.spec.model or "",
         },
     )
-    if not isinstance(courier, delivery.NullCourier):  # U and V buttons exist only on Discord
-        delivery.store_images(ctx.conn, result, ctx.settings.image_ttl)
+    delivery.store_images(ctx.conn, result, ctx.settings.image_ttl)
     ctx.metrics.done(ctx.conn, job_id, result.spec.model or model, result.spec.kind)
     try:
         courier.finish(result)
