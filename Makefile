@@ -28,8 +28,10 @@ FRONT_PATHS := bot/__init__.py bot/actions.py bot/checks.py bot/client.py bot/er
 	worker/variations.py imagine/ui.py imagine/uploads.py imagine/supervisor.py tests/bot tests/e2e
 # Moderation and fair order (issue 5): limits, admission, the fair queue, /mod, /queue, /cancel.
 MOD_PATHS := imagine/admission.py imagine/fair.py imagine/fair_lua.py imagine/limits.py imagine/moderation.py \
+	imagine/fair_read.py imagine/fair_queue.py imagine/retention.py imagine/memory.py bot/cogs/servers.py \
 	imagine/waiting.py worker/fair.py bot/backlog.py bot/cogs/moderation.py bot/cogs/queue.py bench/fair.py \
-	imagine/blocklist.py imagine/skeleton.py bench/blocklist.py bench/blocklist_regex.py
+	bench/fairscale.py bench/fair_old_lua.py imagine/blocklist.py imagine/skeleton.py bench/blocklist.py \
+	bench/blocklist_regex.py
 # Owners' deployment: model families, checks, LoRAs, GPU practice, metrics, status, logs, the UNet benchmark.
 DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py worker/render.py worker/safety.py \
 	worker/metrics.py worker/startup.py bot/metrics.py imagine/status.py imagine/logs.py bench/unets.py bench/gpu.py \

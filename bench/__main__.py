@@ -4,12 +4,13 @@ Sections (see each module's docstring):
   1. worker overhead and 2. cross-job batching  (bench/throughput.py)
   3. the sampler on the shipped model            (bench/sampler.py)
   4. the bot under a burst and 5. queue overhead (bench/frontend.py)
+  6. the fair queue at 1,000 to 100,000 waiting  (bench/fairscale.py; alone: python -m bench.fairscale)
   banned: banned words, worst patterns against long prompts, beside the old regex (bench/blocklist.py)
 
 Torch runs one thread everywhere (the bench's own calls and the worker's): on a shared 2-core machine two threads
 are slower, and one keeps the sides comparable. The machine's load is measured and printed with the results.
 
-Usage: python -m bench [--sections 1,2,3,4,5,banned] [--quick] [--out out/bench.json] [--chart out/bench.png]
+Usage: python -m bench [--sections 1,2,3,4,5,6,banned] [--quick] [--out out/bench.json] [--chart out/bench.png]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ log = logging.getLogger("bench")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", default="1,2,3,4,5,banned", help="which sections to run (default: all)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,banned", help="which sections to run (default: all)")
     parser.add_argument("--model", help="registry name (default: the registry's default, the shipped model)")
     parser.add_argument("--quick", action="store_true", help="few jobs and rounds, 2 steps (a smoke test, seconds)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per comparison (batching, sampler)")
@@ -85,6 +86,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             burst = 10 if args.quick else args.burst
             jobs = 5 if args.quick else args.queue_jobs
             out["frontend"] = frontend.frontend(work, url, data_dir, burst, jobs, model)
+    if "6" in sections:
+        from bench import fairscale
+
+        _say("6. fair queue at scale …")
+        with common.embedded_redis(work / "redis-fair") as url:
+            sizes = fairscale.QUICK_SIZES if args.quick else fairscale.SIZES
+            out["fairscale"] = fairscale.run(url, 200 if args.quick else 1000, 20 if args.quick else 50, sizes)
     if "banned" in sections:
         from bench import blocklist
 
@@ -104,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     result = run(args)
     print(report.table(result))
+    if "fairscale" in result:
+        from bench import fairscale
+
+        print()
+        print(fairscale.table(result["fairscale"]))
     if "blocklist" in result:
         from bench import blocklist
 

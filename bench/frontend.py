@@ -205,7 +205,7 @@ async def _run(work: Path, redis_url: str, data_dir: Path, burst: int, jobs: int
     from rq import Worker
     from rq.suspension import resume, suspend
 
-    from imagine import keys
+    from imagine import fair, keys
     from imagine.redis import client
     from tests.support.control import RemoteFakeDiscord, decode
     from tests.support.fixtures import start_fake_process
@@ -235,9 +235,7 @@ async def _run(work: Path, redis_url: str, data_dir: Path, burst: int, jobs: int
                 members.append((await remote.create_member(scene.guild.id, f"member{n}")).id)
             result: dict[str, Any] = {"fake_discord": "own process, OpenAPI validation off"}
             result["burst"] = await _burst(remote, scene, members, burst, 1.0)
-            for key in conn.scan_iter("rq:queue:*"):  # the burst's jobs are not run: empty the queue
-                if conn.type(key) == b"list":
-                    conn.delete(key)
+            fair.clear(conn, keys.IMAGE_QUEUE)  # the burst's jobs are not run: empty the queue
             resume(conn)
             await asyncio.sleep(1.5)  # a suspended worker looks again every second
             result["queue"] = await _queue_overhead(remote, conn, scene, members, jobs)

@@ -29,6 +29,7 @@ EXTENSIONS = (
     "bot.cogs.help",
     "bot.cogs.queue",
     "bot.cogs.moderation",
+    "bot.cogs.servers",
 )
 
 

@@ -173,7 +173,6 @@ class Submitter:
 
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self.queue_key = queue.image_queue(bot.queue_conn).key
 
     @property
     def settings(self) -> Any:
@@ -233,9 +232,9 @@ class Submitter:
         return JobSpec.parse(data, self.settings.limits())
 
     async def position(self, job_id: str) -> int | None:
-        """The 1-based place of a waiting job, or None once a worker took it (issue 5's lanes will refine this)."""
-        found = await self.bot.redis.lpos(self.queue_key, job_id)
-        return found + 1 if isinstance(found, int) else None
+        """The 1-based place of a waiting job, or None once a worker took it (see `imagine.fair.places`)."""
+        found = await asyncio.to_thread(queue.position, self.bot.queue_conn, job_id)
+        return found + 1 if found is not None else None
 
     async def submit(self, spec: JobSpec, origin: Origin) -> Submitted:
         """Enqueue, then show "#n in queue" on the origin's status message; from then on the worker keeps it.

@@ -1,8 +1,9 @@
 """The bot's Prometheus `/metrics`: the whole deployment as Redis sees it, served on the bot's own event loop.
 
 Workers serve their own metrics (duration histograms, GPU memory); this endpoint is the one place to scrape for
-the deployment: queue depth per queue and per server, the oldest waiting job, live workers, and job counts by
-model, kind and outcome and failures by cause, as every worker counts them in Redis (`imagine.status`). Each scrape
+the deployment: queue depth per queue and per server, the oldest waiting job, live workers, job counts by model,
+kind and outcome and failures by cause, as every worker counts them in Redis (`imagine.status`), and Redis's
+memory with its largest key families (`imagine.memory`). Each scrape
 reads Redis in a thread (`asyncio.to_thread`), so the gateway is never blocked. Torch-free, like all of `bot/`.
 """
 
@@ -19,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from imagine import status
+from imagine import memory, status
 from imagine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Deployment(Collector):
 
     def __init__(self, conn: redis.Redis) -> None:
         self.conn = conn
+        self.families = memory.Cached()
 
     def collect(self) -> Iterable[Metric]:
         waiting = GaugeMetricFamily(
@@ -65,7 +67,19 @@ class Deployment(Collector):
             elif len(parts) == 3:
                 outcome, kind, model = parts
                 jobs.add_metric([model, kind, outcome], count)
-        yield from (waiting, running, oldest, workers, up, jobs, causes)
+        mem = memory.memory(self.conn)
+        used = GaugeMetricFamily("imagine_redis_used_bytes", "Memory Redis uses")
+        used.add_metric([], mem.used)
+        limit = GaugeMetricFamily("imagine_redis_maxmemory_bytes", "Redis's maxmemory (0: none)")
+        limit.add_metric([], mem.maxmemory)
+        family_bytes = GaugeMetricFamily(
+            "imagine_redis_family_bytes", "Bytes of the largest key families (sampled every 5 min)", labels=["family"]
+        )
+        family_keys = GaugeMetricFamily("imagine_redis_family_keys", "Keys of those families", labels=["family"])
+        for fam in self.families.families(self.conn):
+            family_bytes.add_metric([fam.name], fam.bytes)
+            family_keys.add_metric([fam.name], fam.keys)
+        yield from (waiting, running, oldest, workers, up, jobs, causes, used, limit, family_bytes, family_keys)
 
 
 class MetricsServer:

@@ -137,21 +137,32 @@ COUNTED = {
     "try again when one of them finishes (see /queue).",
     "member_hourly": "you have asked for {n} jobs in the last hour, the most this server allows; try again {when}.",
     "queue_depth": "this server's queue is full ({n} jobs); please try again in a few minutes.",
+    "global_queue": "the bot is very busy: {n} jobs are waiting across all its servers, the most it takes; "
+    "please try again in a few minutes.",
 }
 
 
 def admit(conn: redis.Redis, queue: Queue, job: Job, spec: JobSpec, settings: Settings) -> fair.Admission:
     """Check `spec` against its server's rules and limits and put `job` in its fair place; raise `Refused`."""
     r = spec.requester
+    cap = settings.max_waiting
     if r is None or r.guild_id is None:
-        return fair.submit(conn, queue, job, guild_id=0, user_id=0, limits=None)
-    user_id = r.user_id or 0
-    rules = read_rules(conn, r.guild_id, user_id, settings)
-    check(spec, rules)
-    admission = fair.submit(conn, queue, job, guild_id=r.guild_id, user_id=user_id, limits=rules.limits)
-    if admission.refused:
+        admission = fair.submit(conn, queue, job, guild_id=0, user_id=0, limits=None, global_cap=cap)
+        lim = limits.defaults(settings)
+    else:
+        user_id = r.user_id or 0
+        rules = read_rules(conn, r.guild_id, user_id, settings)
+        check(spec, rules)
         lim = rules.limits
-        n = {"member_active": lim.member_active, "member_hourly": lim.member_hourly, "queue_depth": lim.queue_depth}
+        admission = fair.submit(conn, queue, job, guild_id=r.guild_id, user_id=user_id, limits=lim, global_cap=cap)
+    if admission.refused:
+        n = {
+            "member_active": lim.member_active,
+            "member_hourly": lim.member_hourly,
+            "queue_depth": lim.queue_depth,
+            "global_queue": f"{cap:,}",
+        }
         text = COUNTED[admission.refused].format(n=n.get(admission.refused, ""), when=in_time(admission.retry_after))
+        text += f" (limit: `{admission.refused}`)"
         raise Refused(admission.refused, text, admission.retry_after or None)
     return admission

@@ -1,50 +1,48 @@
 """Fair order: which waiting job a worker takes next, so that one member (or one server) flooding the queue does
-not make everyone else wait behind them.
+not make everyone else wait behind them, at a cost that does not grow with the queue.
 
-How. RQ's queue list (`rq:queue:imagine:image`) stays the one thing workers pop from, in order, so RQ's worker,
-positions (`LPOS`) and everything that reads them keep working; but every change to the queue rewrites that list
-in fair order, atomically, in a Lua script (`imagine.fair_lua`). The order is start-time fair queueing (SFQ) at two
-levels: servers share the workers equally, and within a server its members do. Each server and member has a tag
-(how many turns it has had, in virtual time); the next job is the head of the member with the lowest tag in the
-server with the lowest tag, ties to the longest waiting. A server or member that had nothing waiting starts at the
-current virtual time (the tag of the last job taken), so idling earns no credit and a newcomer is served within
-one turn. When a worker takes a job, the next rewrite notices it left the list and moves the tags on.
+The rules: start-time fair queueing (SFQ) at two levels. Servers share the workers equally, and within a server its
+members do. Each server and member has a tag (how many turns it has had, in virtual time); the next job is the
+first job of the member with the lowest tag in the server with the lowest tag, ties to the one whose next job has
+waited longest. Serving a job moves its server's and its member's tags one turn on, and the virtual times (global,
+and the server's for its members) up to the tags it was served at. A server or member that had nothing waiting
+starts at the current virtual time, or at its own tag if that is still ahead: idling earns no credit, and a
+newcomer is served within one turn. A server with nothing waiting forgets its members' tags (no credit or debt
+across an idle spell). So member A's 5 jobs and member B's 1 job, B's sent after A's: B's job runs second (or
+first, if A's first was already taken), never behind A's second, and two flooding members alternate.
 
-So member A's 5 jobs and member B's 1 job, B's sent after A's: B's job runs second (or first, if A's first was
-already taken), never behind A's second, and two flooding members alternate. A job costs one turn whatever its
-size; weighing turns by steps x pixels would be a small change in `plan`.
+The structure (`imagine.fair_lua` names every key): each member's waiting jobs in a sorted set by arrival, each
+server's members in a sorted set by tag, and the servers with jobs ready in a sorted set by tag. Enqueue, the
+worker's pop, cancel, pause and resume each touch one job, one member and one server: O(log n) in what waits,
+in one Lua script each (admission runs in the same script as the enqueue, so two concurrent requests can never
+both slip under a limit). The order is never written out: a pop takes the head of the sorted sets.
 
-Why not priority lanes (a member's n-th job to the n-th RQ queue, workers listening high to low)? Lanes decide a
-job's place once, at enqueue: a server with fifty members fills lane 0 and another server's first job waits behind
-all fifty, and a flood of newcomers' first jobs can hold a waiting fourth job back for ever. SFQ decides at every
-change, across servers as well as members, in one list that positions already read. The price: every enqueue is
-O(waiting jobs) in Redis, which the queue-depth limits keep small: measured on a busy 2-core machine, 2.5 ms with
-100 jobs waiting, 31 ms with 500, 43 ms with 1,000 (Redis serves nobody else meanwhile).
+RQ stays the job engine: jobs are RQ jobs, a pop moves the job to RQ's intermediate list as RQ's dequeue does,
+and RQ's own list for the queue stays a front lane that every pop reads first: what RQ puts back itself (a retry,
+`Retry(enqueue_at_front=True)`, or the reaper's requeue) has had its turn and runs next. A job of a paused server
+found there is parked among its member's waiting jobs (`park_if_paused`). Workers pop through
+`imagine.fair_queue.FairQueue`.
 
-Paused servers: their waiting jobs leave the list (parked, in `meta`) and come back on resume; a job of a paused
-server that reaches a worker anyway (RQ puts retries straight back on the list) is parked by the worker
-(`worker.fair.FairQueue`). Admission (`imagine.admission`) runs in the same script as the insertion, so two
-concurrent requests can never both slip under a limit.
+Paused servers leave the servers' sorted set (their jobs stay where they are) and come back on resume.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from rq.intermediate_queue import IntermediateQueue
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import now as utcnow
 
-from imagine import fair_lua, keys
+from imagine import fair_lua, fair_read, keys
 from imagine.limits import GuildLimits
-
-log = logging.getLogger(__name__)
 
 #: Seconds the per-member hourly count looks back.
 HOUR = 3600.0
@@ -52,6 +50,10 @@ HOUR = 3600.0
 ACTIVE_TTL = 2 * 24 * 3600
 #: RQ statuses of a job that still holds a place (queued or running).
 LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+#: Places replayed exactly by `places`; those further back are estimates.
+EXACT_PLACES = 20
+
+_scripts: dict[str, Script] = {}
 
 
 @dataclass(frozen=True)
@@ -60,23 +62,26 @@ class Admission:
 
     refused: str
     retry_after: float
-    #: 0-based place in the ready list, or None when parked (its server is paused) or refused.
-    place: int | None
 
 
-def _keys(queue_name: str) -> list[str]:
-    return [
-        f"{Queue.redis_queue_namespace_prefix}{queue_name}",
-        keys.fair(queue_name, "meta"),
-        keys.fair(queue_name, "served"),
-        keys.fair(queue_name, "vt"),
-        keys.PAUSED,
-        keys.fair(queue_name, "seq"),
-    ]
+def prefix(queue_name: str) -> str:
+    """The key prefix of one queue's fair structure (`v2:`: the list-rewriting scheduler before it used other
+    shapes under the same names; see `upgrade`)."""
+    return keys.fair(queue_name, "v2:")
 
 
-def _run(conn: redis.Redis, script: str, queue_name: str, extra_keys: list[str], args: list[Any]) -> Any:
-    return conn.register_script(script)(keys=_keys(queue_name) + extra_keys, args=args)
+def front_key(queue_name: str) -> str:
+    """RQ's own list for the queue: the front lane (retries)."""
+    return f"{Queue.redis_queue_namespace_prefix}{queue_name}"
+
+
+def _run(conn: redis.Redis, script: str, queue_name: str, args: list[Any], extra_keys: list[str] | None = None) -> Any:
+    runner = _scripts.get(script)
+    if runner is None:
+        runner = _scripts[script] = conn.register_script(script)
+    front = front_key(queue_name)
+    base = [front, IntermediateQueue.get_intermediate_queue_key(front), keys.PAUSED]
+    return runner(keys=base + (extra_keys or []), args=[prefix(queue_name), *args], client=conn)
 
 
 def _text(value: Any) -> str:
@@ -91,11 +96,13 @@ def submit(
     guild_id: int,
     user_id: int,
     limits: GuildLimits | None,
+    global_cap: int | None = None,
     now: float | None = None,
 ) -> Admission:
     """Save `job` and, in one atomic step, check the counting limits and put it in its fair place.
 
-    `limits` None: no limits (jobs from the CLI, which has no server). On a refusal the job is deleted again.
+    `limits` None: no server limits (jobs from the CLI, which has no server). `global_cap`: the most jobs that may
+    wait in the whole queue. On a refusal the job is deleted again.
     """
     job.origin = queue.name
     job.enqueued_at = utcnow()
@@ -117,26 +124,50 @@ def submit(
             repr(HOUR),
             ACTIVE_TTL,
         ]
+    args.append("" if global_cap is None else global_cap)
     extra = [
         keys.member(guild_id, user_id, "active"),
         keys.member(guild_id, user_id, "hourly"),
         keys.guild(guild_id, "active"),
     ]
-    refused, retry_after, place = (_text(v) for v in _run(conn, fair_lua.SUBMIT, queue.name, extra, args))
+    refused, retry_after = (_text(v) for v in _run(conn, fair_lua.SUBMIT, queue.name, args, extra))
     if refused:
         conn.delete(job.key)
-        return Admission(refused, float(retry_after), None)
-    return Admission("", 0.0, int(place) if int(place) >= 0 else None)
+        return Admission(refused, float(retry_after))
+    return Admission("", 0.0)
+
+
+def place(conn: redis.Redis, queue_name: str, job_id: str, guild_id: int, user_id: int) -> None:
+    """Put a job id in its fair place with no admission checks and no RQ record (benchmarks, the model test)."""
+    extra = [
+        keys.member(guild_id, user_id, "active"),
+        keys.member(guild_id, user_id, "hourly"),
+        keys.guild(guild_id, "active"),
+    ]
+    args = [job_id, str(guild_id), str(user_id), repr(time.time()), "", "", "", "", "", "", ""]
+    _run(conn, fair_lua.SUBMIT, queue_name, args, extra)
+
+
+def pop(conn: redis.Redis, queue_name: str, expected: str | None = None) -> tuple[str, bool] | None:
+    """Take the next job for a worker (onto RQ's intermediate list): (job id, whether it came from RQ's own list),
+    or None when nothing is ready. With `expected`, only if that job is next (a batching worker's companion)."""
+    found = _run(conn, fair_lua.POP, queue_name, [expected] if expected else [])
+    if not found:
+        return None
+    return _text(found[0]), _text(found[1]) == "front"
 
 
 def take_out(conn: redis.Redis, queue_name: str, job_id: str) -> dict[str, Any] | None:
-    """Take a waiting (or parked) job out of the queue, so no worker can start it; its meta, or None when it was
-    not waiting (a worker has it already, or it is unknown)."""
-    found = _run(conn, fair_lua.CANCEL, queue_name, [], [job_id])
-    if found is None:
+    """Take a waiting (or paused) job out of the queue, so no worker can start it: {'g': server, 'u': member}
+    ({} when it was on RQ's own list only), or None when it was not waiting (a worker has it, or it is unknown)."""
+    found = _run(conn, fair_lua.CANCEL, queue_name, [job_id])
+    if found is None or found is False:
         return None
-    meta: dict[str, Any] = json.loads(_text(found))
-    return meta
+    where = _text(found)
+    if not where:
+        return {}
+    guild, user = where.split(":", 1)
+    return {"g": guild, "u": user}
 
 
 def queue_names(conn: redis.Redis) -> list[str]:
@@ -144,24 +175,14 @@ def queue_names(conn: redis.Redis) -> list[str]:
     return sorted(names)
 
 
-def replan(conn: redis.Redis, guild_id: int | None = None) -> None:
-    """Rewrite every queue's order (after a pause; with `guild_id`, bringing that server's parked jobs back)."""
-    for name in queue_names(conn):
-        _run(conn, fair_lua.REPLAN, name, [], ["" if guild_id is None else str(guild_id)])
-
-
 def pause(conn: redis.Redis, guild_id: int) -> bool:
     """Pause a server's queue: its waiting jobs stay, but no worker starts them. False when already paused."""
-    changed = bool(conn.sadd(keys.PAUSED, str(int(guild_id))))
-    replan(conn)
-    return changed
+    return any([bool(_run(conn, fair_lua.PAUSE, n, [str(int(guild_id)), "1"])) for n in queue_names(conn)])
 
 
 def resume(conn: redis.Redis, guild_id: int) -> bool:
-    """Resume a server's queue: its parked jobs take their fair places again. False when it was not paused."""
-    changed = bool(conn.srem(keys.PAUSED, str(int(guild_id))))
-    replan(conn, guild_id)
-    return changed
+    """Resume a server's queue: its jobs take their fair places again. False when it was not paused."""
+    return any([bool(_run(conn, fair_lua.PAUSE, n, [str(int(guild_id)), "0"])) for n in queue_names(conn)])
 
 
 def is_paused(conn: redis.Redis, guild_id: int) -> bool:
@@ -169,14 +190,13 @@ def is_paused(conn: redis.Redis, guild_id: int) -> bool:
 
 
 def park_if_paused(conn: redis.Redis, queue: Queue, job: Job) -> bool:
-    """For workers: True (and the job parked, not lost) when `job` belongs to a paused server."""
+    """For workers: True (and the job parked, not lost) when `job`, taken from RQ's own list, belongs to a paused
+    server."""
     guild_id, user_id = requester_of(job)
     if guild_id is None:
         return False
-    parked = _run(
-        conn, fair_lua.PARK, queue.name, [queue.intermediate_queue_key], [job.id, str(guild_id), str(user_id or 0)]
-    )
-    return bool(parked)
+    args = [job.id, str(guild_id), str(user_id or 0), repr(time.time())]
+    return bool(_run(conn, fair_lua.PARK, queue.name, args))
 
 
 def requester_of(job: Job) -> tuple[int | None, int | None]:
@@ -197,9 +217,49 @@ def release(conn: redis.Redis, guild_id: int, user_id: int, job_id: str) -> None
         pipe.execute()
 
 
+def head(conn: redis.Redis, queue_name: str, n: int) -> list[str]:
+    """The next `n` jobs in the order workers will take them (a replay of n pops: O(n^2) entries at worst)."""
+    if n <= 0:
+        return []
+    return [_text(i) for i in _run(conn, fair_read.HEAD, queue_name, [n])]
+
+
+def count(conn: redis.Redis, queue_name: str = keys.IMAGE_QUEUE) -> int:
+    """Jobs waiting in the queue: ready, parked (paused servers) and on RQ's own list."""
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.get(prefix(queue_name) + "total")
+        pipe.llen(front_key(queue_name))
+        total, front = pipe.execute()
+    return int(total or 0) + int(front)
+
+
 def order(conn: redis.Redis, queue_name: str = keys.IMAGE_QUEUE) -> list[str]:
-    """The ready list as workers will take it (parked jobs are not in it)."""
-    return [_text(i) for i in conn.lrange(f"{Queue.redis_queue_namespace_prefix}{queue_name}", 0, -1)]
+    """Every ready job in the order workers will take them (paused servers' are not in it). For tests and
+    diagnostics: it replays the whole queue."""
+    return head(conn, queue_name, count(conn, queue_name))
+
+
+def places(conn: redis.Redis, queue_name: str, job_ids: list[str]) -> dict[str, int | None]:
+    """0-based place of each waiting job; -1 for a paused server's; None when not waiting.
+
+    The first `EXACT_PLACES` places are exact (a replay of that many pops). Further back the place is an estimate
+    in O(log n): exact order would mean replaying every pop before the job, since a server's and a member's later
+    jobs interleave with everyone else's. The estimate counts, for the member's job k turns into its member's
+    queue, the jobs that each other member of its server has at lower tags (min(jobs, tag gap)), then the same
+    for the other servers at the server's resulting turn; the 64 lowest-tagged competitors at each level are
+    summed exactly and the rest extrapolated. It ignores ties, and so is off by at most one per competing member
+    and server among those summed exactly.
+    """
+    if not job_ids:
+        return {}
+    found = _run(conn, fair_read.PLACES, queue_name, [EXACT_PLACES, *job_ids])
+    return {job_id: (None if int(p) == -2 else int(p)) for job_id, p in zip(job_ids, found, strict=True)}
+
+
+def position(conn: redis.Redis, queue_name: str, job_id: str) -> int | None:
+    """0-based place of a waiting job (see `places`), or None when it is not waiting or its server is paused."""
+    place = places(conn, queue_name, [job_id]).get(job_id)
+    return place if place is not None and place >= 0 else None
 
 
 def load_job(conn: redis.Redis, job_id: str) -> Job | None:
@@ -207,3 +267,29 @@ def load_job(conn: redis.Redis, job_id: str) -> Job | None:
         return Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
     except Exception:  # NoSuchJobError, or a hash RQ cannot read: either way, not a job we can act on
         return None
+
+
+def upgrade(conn: redis.Redis) -> int:
+    """Bring over what the list-rewriting scheduler left (run by workers at start-up; a no-op afterwards): its
+    waiting jobs are on RQ's own list, which every pop reads first, but a paused server's were parked in its `meta`
+    hash only. Those go into the fair structure; the old keys go. Returns how many jobs came over."""
+    moved = 0
+    for name in queue_names(conn):
+        old = [keys.fair(name, n) for n in ("meta", "served", "vt", "seq")]
+        for job_id, raw in conn.hgetall(old[0]).items():
+            try:
+                m = json.loads(raw)
+                if m.get("p") == 1:
+                    place(conn, name, _text(job_id), int(m["g"]), int(m["u"]))
+                    moved += 1
+            except (ValueError, KeyError, TypeError):
+                continue
+        conn.delete(*old)
+    return moved
+
+
+def clear(conn: redis.Redis, queue_name: str = keys.IMAGE_QUEUE) -> None:
+    """Forget every waiting job of the queue and its tags (benchmarks and tests; the jobs' records stay)."""
+    for key in conn.scan_iter(match=prefix(queue_name) + "*", count=1000):
+        conn.delete(key)
+    conn.delete(front_key(queue_name))

@@ -115,6 +115,8 @@ def worker_info(name: str) -> str:
 
 #: Set of server ids whose queue is paused: their waiting jobs are parked, and workers skip any they pop.
 PAUSED = f"{PREFIX}paused"
+#: Sorted set of servers the bot has left, by when: their data is purged after a grace (`imagine.retention`).
+LEFT_GUILDS = f"{PREFIX}guilds:left"
 #: Set of the RQ queue names the fair scheduler orders (pause and resume walk them).
 FAIR_QUEUES = f"{PREFIX}fair:queues"
 #: How many moderator actions a server's log keeps.
@@ -122,5 +124,5 @@ MODLOG_SIZE = 1000
 
 
 def fair(queue_name: str, name: str) -> str:
-    """Fair-order state of one queue: `meta` (hash job -> JSON), `served` and `vt` (hashes of tags), `seq`."""
+    """Fair-order state of one queue (`imagine.fair_lua` lists its keys); `fair(queue, "")` is their prefix."""
     return f"{PREFIX}fair:{queue_name}:{name}"

@@ -1,9 +1,10 @@
 """Each server's limits: defaults from settings, overrides set by its moderators, kept in Redis (JSON values).
 
 One place names every limit, how it is read from what a moderator types, and what it means, so `/mod limits`
-can show and set them all and `imagine.admission` enforces the same values. A server may only tighten what the
-workers allow (steps, pixels, count, frames): the worker checks the global limits again, so a looser value could
-never take effect anyway.
+can show and set them all and `imagine.admission` enforces the same values. Every number has a ceiling, the owner's
+setting of the same name (`Limit.cap`), which is also the default: a server's moderators may only tighten it. A
+value above the ceiling is refused when typed, and one stored before the owner lowered the ceiling reads as the
+ceiling. (The worker checks steps, pixels, count and frames again anyway.)
 """
 
 from __future__ import annotations
@@ -51,9 +52,9 @@ class Limit:
 LIMITS: dict[str, Limit] = {
     limit.name: limit
     for limit in (
-        Limit("member_active", "jobs one member may have queued or running at once", int),
-        Limit("member_hourly", "jobs one member may ask for per hour", int),
-        Limit("queue_depth", "jobs the whole server may have queued or running at once", int),
+        Limit("member_active", "jobs one member may have queued or running at once", int, cap="member_max_active"),
+        Limit("member_hourly", "jobs one member may ask for per hour", int, cap="member_max_per_hour"),
+        Limit("queue_depth", "jobs the whole server may have queued or running at once", int, cap="guild_max_queue"),
         Limit("max_steps", "most denoising steps per job", int, cap="max_steps"),
         Limit("max_pixels", "most pixels per image (width x height)", int, cap="max_pixels"),
         Limit("max_count", "most images per job", int, cap="max_count"),
@@ -94,6 +95,8 @@ def merge(raw: dict[Any, Any], settings: Settings) -> GuildLimits:
             continue
         try:
             values[name] = _check(LIMITS[name], json.loads(value), settings)
+        except LimitError as exc:  # above the owner's ceiling (lowered since it was set), or malformed
+            log.warning("ignoring the limit %s=%r: %s", name, value, exc)
         except (ValueError, TypeError) as exc:
             log.warning("ignoring the malformed limit %s=%r: %s", name, value, exc)
     return GuildLimits(**values)
@@ -137,9 +140,10 @@ def _check(limit: Limit, value: Any, settings: Settings) -> Any:
             raise LimitError(f"{limit.name} takes a whole number.")
         if value < 1:
             raise LimitError(f"{limit.name} must be at least 1.")
-        cap = getattr(settings, limit.cap) if limit.cap else None
-        if cap is not None and value > cap:
-            raise LimitError(f"{limit.name} can be at most {cap} (what the workers allow).")
+        if limit.cap is not None and value > (cap := getattr(settings, limit.cap)):
+            raise LimitError(
+                f"{limit.name} can be at most {cap:,}: the bot's owner allows no more (`IMAGINE_{limit.cap.upper()}`)."
+            )
         return value
     if limit.kind is bool:
         if not isinstance(value, bool):

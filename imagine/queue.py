@@ -15,13 +15,14 @@ import uuid
 from collections.abc import Callable
 
 import redis
-from rq import Queue, Retry
+from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from imagine import admission, keys, progress, tokens
+from imagine import admission, fair, keys, progress, tokens
 from imagine.contract import MAX_SEED, Done, Failed, JobResult, JobSpec
+from imagine.fair_queue import FairQueue
 from imagine.progress import Event
 from imagine.settings import Settings
 
@@ -37,9 +38,9 @@ class JobFailed(RuntimeError):
         self.error = error
 
 
-def image_queue(conn: redis.Redis, name: str = keys.IMAGE_QUEUE) -> Queue:
-    """The RQ queue for image jobs, with the JSON serializer (every queue of ours uses it)."""
-    return Queue(name, connection=conn, serializer=JSONSerializer)
+def image_queue(conn: redis.Redis, name: str = keys.IMAGE_QUEUE) -> FairQueue:
+    """The RQ queue for image jobs in fair order (`imagine.fair`), with the JSON serializer (every queue of ours)."""
+    return FairQueue(name, connection=conn, serializer=JSONSerializer)
 
 
 def new_job_id() -> str:
@@ -58,8 +59,21 @@ def enqueue(
 
     Idempotent per `job_id`: enqueueing an id that is already queued, running or done returns that job.
     Raises `imagine.contract.SpecError` (naming the field) when the spec breaks the limits, and
-    `imagine.admission.Refused` (naming the limit) when its server's rules or limits turn it down.
+    `imagine.admission.Refused` (naming the limit) when its server's rules or limits turn it down, or when Redis
+    is at its `maxmemory` (it refuses writes and evicts nothing: the jobs already queued are safe).
     """
+    try:
+        return _enqueue(conn, spec, settings, job_id, queue_name)
+    except redis.exceptions.OutOfMemoryError:
+        log.warning("Redis is at its maxmemory: a new job was refused")
+        raise admission.Refused("redis_memory", STORAGE_FULL) from None
+
+
+#: What a member reads when Redis is full.
+STORAGE_FULL = "the bot's storage is full right now, so it cannot take new jobs; please try again in a few minutes."
+
+
+def _enqueue(conn: redis.Redis, spec: JobSpec, settings: Settings, job_id: str | None, queue_name: str) -> Job:
     spec = JobSpec.parse(spec.payload(), settings.limits())
     if spec.seed is None:
         spec = spec.with_seed(secrets.randbelow(MAX_SEED + 1))
@@ -104,12 +118,11 @@ def enqueue(
 
 
 def position(conn: redis.Redis, job_id: str) -> int | None:
-    """0-based place of a waiting job in its queue, or None when it is not waiting (running, done, unknown)."""
-    try:
-        job = Job.fetch(job_id, connection=conn, serializer=JSONSerializer)
-    except NoSuchJobError:
-        return None
-    return job.get_position()
+    """0-based place of a waiting job in its queue (an estimate far back: see `imagine.fair.places`), or None when
+    it is not waiting (running, done, unknown) or its server is paused."""
+    queue_name = conn.hget(keys.job(keys.check_job_id(job_id)), "queue")
+    name = queue_name.decode() if isinstance(queue_name, bytes) else queue_name
+    return fair.position(conn, name or keys.IMAGE_QUEUE, job_id)
 
 
 def fetch_result(conn: redis.Redis, job_id: str) -> JobResult | None:

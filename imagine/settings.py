@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(default=None, description="server the bot syncs its commands to at start")
     progress_interval: float = Field(default=2.0, ge=0.05, description="seconds between edits of one message")
     variation_strength: float = Field(default=0.6, gt=0, le=1, description="how much a variation redraws")
-    image_ttl: int = Field(default=24 * 3600, ge=60, description="seconds results stay in Redis for U and V")
+    image_ttl: int = Field(default=2 * 3600, ge=60, description="seconds results stay in Redis for U and V")
     #: Tests only: where discord.py and the workers send REST calls (the gateway URL is derived from it).
     discord_api_base: str | None = None
 
@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     member_max_active: int = Field(default=4, ge=1, description="queued-or-running jobs per member")
     member_max_per_hour: int = Field(default=60, ge=1, description="jobs per member per hour")
     guild_max_queue: int = Field(default=50, ge=1, description="queued-or-running jobs per server")
+    max_waiting: int = Field(default=5000, ge=1, description="jobs waiting across all servers; more are refused")
     paused_accepts: bool = Field(default=True, description="a paused server still takes new jobs (they wait)")
+    guild_grace: int = Field(default=7 * 24 * 3600, ge=0, description="seconds a left server's data is kept")
     moderator_role: str | None = Field(default=None, description="the id of a role that moderates everywhere")
 
     # Workers.

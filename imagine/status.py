@@ -10,21 +10,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from rq import Queue, Worker
-from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from imagine import keys
+from imagine import fair, keys, memory
 
 log = logging.getLogger(__name__)
-
-#: Waiting jobs read per queue to count them by server (the queue-depth limits keep queues far shorter).
-SCAN_LIMIT = 5000
 
 
 @dataclass
@@ -54,39 +49,26 @@ def queue_names(conn: redis.Redis) -> list[str]:
 
 
 def queues(conn: redis.Redis) -> list[QueueDepth]:
+    """Each queue's depth from the fair structure's own counters (`imagine.fair`): no walk over waiting jobs."""
     depths = []
+    now = time.time()
     for name in queue_names(conn):
         queue = Queue(name, connection=conn, serializer=JSONSerializer)
-        ids = queue.get_job_ids(0, SCAN_LIMIT - 1)
-        by_guild: Counter[str] = Counter()
-        oldest = None
-        now = time.time()
-        for job in Job.fetch_many(ids, connection=conn, serializer=JSONSerializer):
-            if job is None:
-                continue
-            by_guild[_guild_of(job)] += 1
-            if job.enqueued_at is not None:
-                waited = now - job.enqueued_at.timestamp()
-                oldest = waited if oldest is None else max(oldest, waited)
+        with conn.pipeline(transaction=False) as pipe:
+            pipe.hgetall(fair.prefix(name) + "waiting")
+            pipe.zrange(fair.prefix(name) + "since", 0, 0, withscores=True)
+            per_guild, oldest = pipe.execute()
+        by_guild = {("none" if _text(g) == "0" else _text(g)): int(n) for g, n in per_guild.items() if int(n) > 0}
         depths.append(
             QueueDepth(
                 name=name,
-                waiting=queue.count,
+                waiting=fair.count(conn, name),
                 running=queue.started_job_registry.count,
-                by_guild=dict(by_guild),
-                oldest_wait_s=oldest,
+                by_guild=by_guild,
+                oldest_wait_s=max(0.0, now - float(oldest[0][1])) if oldest else None,
             )
         )
     return depths
-
-
-def _guild_of(job: Job) -> str:
-    try:
-        payload = job.args[0] if job.args else {}
-        guild = ((payload or {}).get("requester") or {}).get("guild_id")
-    except Exception:  # a job we cannot read is still a waiting job
-        return "unknown"
-    return str(int(guild)) if isinstance(guild, int) else "none"
 
 
 def workers(conn: redis.Redis) -> list[WorkerView]:
@@ -136,6 +118,7 @@ def render(conn: redis.Redis, failures_shown: int = 10) -> str:
     done = sum(v for k, v in counts.items() if k.startswith("done|"))
     failed = sum(v for k, v in counts.items() if k.startswith("failed|"))
     lines.append(f"jobs: {done} done, {failed} failed")
+    lines.extend(memory.render(conn))
     recent = failures(conn, failures_shown)
     lines.append(f"last failures: {len(recent) or 'none'}")
     for item in recent:

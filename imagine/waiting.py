@@ -1,6 +1,6 @@
 """What a server has in the queue, and taking jobs out of it: for `/queue`, `/cancel` and the moderators' commands.
 
-Cancelling takes the job out of the fair queue's list in one atomic step first (`imagine.fair.take_out`), so no
+Cancelling takes the job out of the fair queue in one atomic step first (`imagine.fair.take_out`), so no
 worker can start it afterwards; only then is it marked cancelled in RQ and in its record, and the people waiting on
 it (`imagine.queue.wait`, the bot) are told with a final `Failed` event. A job a worker already took is left to
 finish: stopping a resident worker mid-job is not something RQ's SimpleWorker can do safely.
@@ -62,23 +62,29 @@ def snapshot(conn: redis.Redis, guild_id: int, user_id: int | None = None) -> li
         replies = pipe.execute()
     now = time.time()
     found: list[QueuedJob] = []
-    places: dict[str, dict[str, int]] = {}
+    live: list[tuple[str, float, str, Any, str]] = []
+    by_queue: dict[str, list[str]] = {}
     for (job_id, admitted), status, (spec_raw, queue_raw) in zip(entries, replies[::2], replies[1::2], strict=True):
         status_text = _text(status) if status is not None else ""
         if status_text not in {s.value for s in fair.LIVE} or spec_raw is None:
             continue
         queue_name = _text(queue_raw) if queue_raw is not None else keys.IMAGE_QUEUE
-        if queue_name not in places:
-            places[queue_name] = {jid: i for i, jid in enumerate(fair.order(conn, queue_name))}
-        ready = places[queue_name]
+        live.append((job_id, admitted, status_text, spec_raw, queue_name))
+        if status_text != JobStatus.STARTED.value:
+            by_queue.setdefault(queue_name, []).append(job_id)
+    places: dict[str, int | None] = {}
+    for queue_name, ids in by_queue.items():  # one script per queue: O(log n) a job (see imagine.fair.places)
+        places.update(fair.places(conn, queue_name, ids))
+    for job_id, admitted, status_text, spec_raw, _ in live:
         spec = JobSpec.model_validate_json(spec_raw)
         r = spec.requester
+        place = places.get(job_id)
         if status_text == JobStatus.STARTED.value:
             state: State = "running"
             position = None
-        elif job_id in ready:
-            state, position = "waiting", ready[job_id] + 1
-        elif conn.hexists(keys.fair(queue_name, "meta"), job_id):
+        elif place is not None and place >= 0:
+            state, position = "waiting", place + 1
+        elif place == -1:
             state, position = "paused", None
         else:
             state, position = "queued", None

@@ -20,6 +20,10 @@ def test_compose_runs_redis_that_persists_never_evicts_and_needs_a_password() ->
     redis = compose()["services"]["redis"]
     joined = " ".join(redis["command"])
     assert "--appendonly yes" in joined and "--maxmemory-policy noeviction" in joined
+    assert (
+        '--maxmemory "$$REDIS_MAXMEMORY"' in joined
+        and redis["environment"]["REDIS_MAXMEMORY"] == "${REDIS_MAXMEMORY:-2gb}"
+    )
     assert "--appendfsync everysec" in joined
     assert '--requirepass "$$REDIS_PASSWORD"' in joined and "REDIS_PASSWORD is not set" in joined
     assert redis["environment"]["REDIS_PASSWORD"] == "${REDIS_PASSWORD:-}"

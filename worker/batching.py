@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import redis
 from rq.job import Job
 from rq.queue import Queue
-from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from imagine import fair, keys, progress
@@ -43,20 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How far into the queue `gather` looks for companions.
+#: How many jobs `gather` looks at for companions, at most.
 WINDOW = 64
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
-# Take a job out of the middle of the queue only if it is still there (another worker may have taken it), and put
-# it where RQ puts a dequeued job (the intermediate queue), so a crash before it starts is recovered as RQ would.
-_CLAIM = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-    redis.call('LPUSH', KEYS[2], ARGV[1])
-    return 1
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -126,28 +115,29 @@ def _claim_matching(
 ) -> tuple[int, bool]:
     """Claim matching jobs from the head of the queue; (images now, whether a job that cannot join blocks the way).
 
-    Only the jobs next in line join: the queue is in fair order (`imagine.fair`), so reaching past a job that cannot
-    join would start a flooding member's later jobs before another member's first.
+    Only the job next in line joins, one at a time: the queue is in fair order (`imagine.fair`), so reaching past
+    a job that cannot join would start a flooding member's later jobs before another member's first. A job is
+    claimed only if it is still next (`fair.pop` with `expected`: another worker may have taken it), onto RQ's
+    intermediate list as RQ's dequeue does, so a crash before it starts is recovered as RQ would.
     """
     conn = worker.connection
-    ids = [i for i in queue.get_job_ids(0, WINDOW - 1) if i not in seen]
-    if not ids:
-        return images, False
-    claim = conn.register_script(_CLAIM)
-    for job in Job.fetch_many(ids, connection=conn, serializer=JSONSerializer):
-        if job is None:
-            continue
-        seen.add(job.id)
-        found = key_of(worker.ctx, _payload(job))
-        if found is None or found[0] != key or images + found[1] > limit:
+    while len(seen) < WINDOW and images < limit:
+        nxt = fair.head(conn, queue.name, 1)
+        if not nxt:
+            return images, False
+        job_id = nxt[0]
+        seen.add(job_id)
+        job = fair.load_job(conn, job_id)
+        found = key_of(worker.ctx, _payload(job)) if job is not None else None
+        if job is None or found is None or found[0] != key or images + found[1] > limit:
             return images, True
-        if claim(keys=[queue.key, queue.intermediate_queue_key], args=[job.id]):
-            if fair.park_if_paused(conn, queue, job):  # as the worker's own dequeue does (`worker.fair`)
-                continue
-            claimed.append(job)
-            images += found[1]
-        if images >= limit:
-            break
+        popped = fair.pop(conn, queue.name, expected=job_id)
+        if popped is None:  # another worker took it first: look at the new head
+            continue
+        if popped[1] and fair.park_if_paused(conn, queue, job):  # as the worker's own dequeue does
+            continue
+        claimed.append(job)
+        images += found[1]
     return images, False
 
 

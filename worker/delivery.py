@@ -26,10 +26,9 @@ from typing import Any
 import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from imagine import keys, tokens, ui, uploads
+from imagine import fair, keys, tokens, ui, uploads
 from imagine.contract import JobResult, JobSpec
 from worker import outbox
 from worker.discord_rest import DiscordError, DiscordREST, File
@@ -192,9 +191,8 @@ class Courier:
 def refresh_positions(ctx: Any, rest: DiscordREST, queue_name: str, interval: float) -> int:
     """Edit "#n in queue" on the first waiting jobs whose shown position changed; returns how many were edited."""
     conn: redis.Redis = ctx.conn
-    queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
     edited = 0
-    for position, job_id in enumerate(queue.get_job_ids(0, POSITIONS_SHOWN), start=1):
+    for position, job_id in enumerate(fair.head(conn, queue_name, POSITIONS_SHOWN), start=1):
         record = keys.job(job_id)
         shown = conn.hget(record, "shown")
         if shown is not None and int(shown) == position:

@@ -38,6 +38,7 @@ from imagine import keys, progress
 from imagine.contract import Failed, JobSpec
 from worker import delivery, outbox
 from worker.discord_rest import DiscordError
+from worker.fair import FairQueue
 from worker.targets import Target
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def sweep(ctx: Any, queue_names: Sequence[str], name: str) -> None:
     for queue_name in queue_names:
         if not conn.set(keys.reaper_lock(queue_name), name, nx=True, px=interval_ms):
             continue
-        queue = Queue(queue_name, connection=conn, serializer=JSONSerializer)
+        queue = FairQueue(queue_name, connection=conn, serializer=JSONSerializer)  # a retry rings the workers' bell
         abandoned: list[tuple[Job, bool]] = []
 
         def note(job: Job, exc_type: type[BaseException], *_: Any, found: list[tuple[Job, bool]] = abandoned) -> bool:

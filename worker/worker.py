@@ -35,7 +35,7 @@ from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.utils import now as utcnow
 
-from imagine import keys, progress
+from imagine import fair, keys, progress
 from imagine import redis as imagine_redis
 from imagine.contract import Done
 from imagine.settings import Settings
@@ -213,6 +213,7 @@ def _run(
     conn = ctx.conn
     wait_for_redis(conn)
     imagine_redis.check_server(conn)  # at start-up: warn when the server may evict or forget jobs
+    fair.upgrade(conn)  # a paused server's jobs parked by the scheduler before this one
     advertise(ctx)
     # /metrics, preloads and (with IMAGINE_COMPILE) the warm-up, before the first job: see worker/startup.py.
     from worker import startup

@@ -44,6 +44,10 @@ def test_the_quick_bench_runs_every_section(tmp_path: Path) -> None:
     burst = report["frontend"]["burst"]
     assert burst["interactions"] == 10 and burst["first_response_ms"]["p50"] > 0
     assert report["frontend"]["queue"]["jobs"] == 5
+    scale = report["fairscale"]
+    assert [r["jobs"] for r in scale["new"]] == [100, 1_000, 10_000] and [r["jobs"] for r in scale["old"]] == [100]
+    assert all(r[op]["median_ms"] > 0 for r in scale["new"] for op in ("enqueue", "pop", "cancel"))
+    assert "6. fair queue at scale" in done.stdout
     for text in ("1 worker overhead", "2 batching", "3 sampler", "4 front end burst", "5 queue overhead", "machine"):
         assert text in done.stdout
     with Image.open(chart) as picture:

@@ -8,7 +8,7 @@ import pytest
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from imagine import keys
+from imagine import fair, keys
 from imagine.contract import JobSpec
 from tests.bot.fixtures import Front
 
@@ -108,7 +108,7 @@ async def test_refusals_are_private_and_name_the_problem(front: Front) -> None:
         )
         assert says in answer.content, (prompt, answer.content)
     assert [m for m in fake.messages(scene.channel.id) if not m.ephemeral] == []
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
 
 
 async def test_autocomplete_offers_published_models_and_samplers(front: Front) -> None:

@@ -135,6 +135,8 @@ async def test_limits_show_set_and_reset(front: Front, staff: Staff) -> None:
     assert "now **2**" in (await mod(front, staff.dave, "limits set", limit="member_active", value="2")).content
     assert "now **tiny**" in (await mod(front, staff.dave, "limits set", limit="models", value="Tiny")).content
     assert "at most 60" in (await mod(front, staff.dave, "limits set", limit="max_steps", value="61")).content
+    raised = await mod(front, staff.dave, "limits set", limit="member_active", value="5")  # the owner allows 4
+    assert raised.ephemeral and "member_active can be at most 4: the bot's owner allows no more" in raised.content
     assert "whole number" in (await mod(front, staff.dave, "limits set", limit="queue_depth", value="many")).content
     current = limits.load(front.conn, guild_id, front.settings)
     assert current.member_active == 2 and current.models == ("tiny",) and current.max_steps == 60
@@ -199,7 +201,7 @@ async def test_pause_keeps_jobs_waiting_and_resume_runs_them(front: Front, staff
     fake, scene = front.fake, front.scene
     await mod(front, staff.dave, "pause")
     waiting_job = await imagine(front, "waits while paused")
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
     await front.work()
     assert not fake.message(waiting_job.original_message_id or 0).components  # nothing ran
     listed = (await member_cmd(front, scene.alice, "queue")).content
@@ -211,7 +213,7 @@ async def test_pause_keeps_jobs_waiting_and_resume_runs_them(front: Front, staff
     refusal = await answer_of(fake, inter)
     assert refusal.ephemeral and "paused the queue" in refusal.content
     assert "Resumed" in (await mod(front, staff.dave, "resume")).content
-    assert front.conn.llen("rq:queue:imagine:image") == 1
+    assert len(fair.order(front.conn)) == 1
     await front.work()
     await fake.wait_for(lambda: fake.message(waiting_job.original_message_id or 0).components, what="the result")
 
@@ -244,7 +246,7 @@ async def test_banned_words_are_refused_without_echo(front: Front, staff: Staff)
         refusal = await answer_of(fake, inter)
         assert refusal.ephemeral and "a word or phrase this server does not allow" in refusal.content
         assert "gor" not in refusal.content.lower() and "whale" not in refusal.content.lower()
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
     await imagine(front, "an algorithm, a blue sky and a whale")  # words, not substrings
     await mod(front, staff.dave, "banned remove", pattern="GOR*")
     await imagine(front, "gory")

@@ -88,6 +88,37 @@ def test_a_moderator_is_told_what_a_limit_takes(settings: Settings, name: str, t
         limits.parse(name, text, settings)
 
 
+def test_a_moderator_may_only_tighten_the_owners_values(conn: redis.Redis, settings: Settings) -> None:
+    owner = settings.model_copy(update={"member_max_active": 3, "member_max_per_hour": 20, "guild_max_queue": 10})
+    for name, ceiling in (("member_active", 3), ("member_hourly", 20), ("queue_depth", 10), ("max_steps", 60)):
+        assert limits.parse(name, str(ceiling), owner) == ceiling
+        assert limits.parse(name, "1", owner) == 1
+        with pytest.raises(limits.LimitError, match=f"{name} can be at most {ceiling}: the bot's owner allows no more"):
+            limits.parse(name, str(ceiling + 1), owner)
+    # A value stored before the owner lowered the ceiling reads as the ceiling, and admission holds to it.
+    limits.store(conn, GUILD, "member_active", 3)
+    lowered = owner.model_copy(update={"member_max_active": 2})
+    assert limits.load(conn, GUILD, lowered).member_active == 2
+    ask(conn, lowered)
+    ask(conn, lowered)
+    no = refused(conn, lowered)
+    assert no.limit == "member_active" and "2 jobs queued or running" in str(no) and "`member_active`" in str(no)
+
+
+def test_a_global_cap_on_jobs_waiting_across_servers(conn: redis.Redis, settings: Settings) -> None:
+    capped = settings.model_copy(update={"max_waiting": 3})
+    for guild in (GUILD, GUILD + 1, GUILD + 2):
+        queue.enqueue(conn, JobSpec(prompt="x", requester=Requester(guild_id=guild, user_id=1)), capped)
+    for requester in (Requester(guild_id=GUILD + 3, user_id=1), None):  # another server, or the CLI
+        with pytest.raises(Refused) as no:
+            queue.enqueue(conn, JobSpec(prompt="y", requester=requester), capped)
+        assert no.value.limit == "global_queue" and "3 jobs are waiting across all its servers" in no.value.message
+        assert "`global_queue`" in no.value.message
+    assert fair.count(conn) == 3
+    fair.pop(conn, keys.IMAGE_QUEUE)  # a worker takes one: room again
+    queue.enqueue(conn, JobSpec(prompt="z", requester=Requester(guild_id=GUILD + 3, user_id=1)), capped)
+
+
 def test_a_malformed_stored_limit_is_ignored(conn: redis.Redis, settings: Settings) -> None:
     conn.hset(keys.guild(GUILD, "limits"), mapping={"member_active": "not json", "max_steps": json.dumps(10**6)})
     assert limits.load(conn, GUILD, settings) == limits.defaults(settings)

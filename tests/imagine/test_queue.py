@@ -7,11 +7,14 @@ import time
 import zlib
 
 import pytest
+import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from imagine import keys, progress, queue
+from imagine.admission import Refused
 from imagine.contract import Failed, JobSpec, Progress, Requester, SpecError
+from imagine.settings import Settings
 
 
 def test_the_job_payload_in_redis_is_json(conn, settings) -> None:
@@ -89,3 +92,17 @@ def test_the_progress_stream_expires(conn) -> None:
     assert Job.exists("j1", connection=conn) is False
     assert isinstance(progress.read(conn, "j1")[0][1], Progress)
     assert JSONSerializer.loads(JSONSerializer.dumps({"a": 1})) == {"a": 1}
+
+
+def test_a_full_redis_refuses_new_jobs_politely_and_keeps_the_queued_ones(
+    conn: redis.Redis, settings: Settings
+) -> None:
+    kept = queue.enqueue(conn, JobSpec(prompt="already in"), settings)
+    conn.config_set("maxmemory", 1)  # every write is now over the limit (noeviction: refused, nothing dropped)
+    try:
+        with pytest.raises(Refused) as no:
+            queue.enqueue(conn, JobSpec(prompt="one more"), settings)
+    finally:
+        conn.config_set("maxmemory", 0)
+    assert no.value.limit == "redis_memory" and "storage is full" in no.value.message
+    assert queue.image_queue(conn).get_job_ids() == [kept.id]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from imagine import keys
+from imagine import fair, keys
 from tests.bot.fixtures import Front, base_ctx, front, tiny_registry  # noqa: F401
 from tests.support.actions import Upload
 from tests.support.fixtures import discord_patched, fake_discord  # noqa: F401
@@ -176,7 +176,7 @@ async def test_mentions_in_a_prompt_never_ping(front: Front) -> None:
 async def nothing_public_and_still_working(front: Front) -> None:
     fake, scene = front.fake, front.scene
     assert [m for m in fake.messages(scene.channel.id) if not m.ephemeral] == []
-    assert front.conn.llen("rq:queue:imagine:image") == 0
+    assert len(fair.order(front.conn)) == 0
     inter = await fake.wait_for_ack(
         await fake.slash("imagine", channel_id=scene.channel.id, user_id=scene.bob.id, options={"prompt": "fine"})
     )

@@ -1,6 +1,6 @@
 """Fair order, pause and cancel as workers see them, against a real Redis; the last tests run the real worker.
 
-The order is read off RQ's own list (what a worker pops next). "Taken" below is what a worker's dequeue does."""
+The order is the replay of what workers pop next (`fair.order`). "Taken" below is what a worker's dequeue does."""
 
 from __future__ import annotations
 
@@ -32,20 +32,20 @@ def ask(conn: redis.Redis, settings: Settings, name: str, user: int, guild: int 
 
 
 def take(conn: redis.Redis) -> str:
-    """What a worker does: pop the head of the list."""
-    popped = conn.lpop("rq:queue:imagine:image")
+    """What a worker's dequeue does: pop the fair head."""
+    popped = fair.pop(conn, keys.IMAGE_QUEUE)
     assert popped is not None
-    return popped.decode()
+    return popped[0]
 
 
 @pytest.fixture
 def roomy(conn: redis.Redis, settings: Settings) -> Iterator[Settings]:
-    """Limits out of the way: these tests are about order."""
+    """Limits out of the way (the owner's ceiling raised too): these tests are about order."""
     from imagine import limits
 
     for guild in (X, Y):
         limits.store(conn, guild, "member_active", 50)
-    yield settings
+    yield settings.model_copy(update={"member_max_active": 50})
 
 
 # --- order -----------------------------------------------------------------------------------------------------
@@ -222,3 +222,16 @@ def test_no_worker_runs_a_cancelled_job(conn: redis.Redis, roomy: Settings, ctx:
     assert started_at(conn, "A1") and started_at(conn, "A3")
     assert started_at(conn, "A2") is None
     assert Job.fetch("A2", connection=conn, serializer=JSONSerializer).get_status() == JobStatus.CANCELED
+
+
+def test_a_paused_servers_jobs_parked_by_the_old_scheduler_come_over(conn: redis.Redis, roomy: Settings) -> None:
+    ask(conn, roomy, "Y1", user=2, guild=Y)
+    meta = keys.fair(keys.IMAGE_QUEUE, "meta")  # the list-rewriting scheduler's parked job and tag hashes
+    conn.hset(meta, "X9", '{"g": "501", "u": "1", "s": 7, "p": 1}')
+    conn.hset(keys.fair(keys.IMAGE_QUEUE, "vt"), "*", 3)
+    conn.sadd(keys.PAUSED, str(X))
+    assert fair.upgrade(conn) == 1 and fair.upgrade(conn) == 0
+    assert not conn.exists(meta) and not conn.exists(keys.fair(keys.IMAGE_QUEUE, "vt"))
+    assert fair.order(conn) == ["Y1"]
+    fair.resume(conn, X)
+    assert sorted(fair.order(conn)) == ["X9", "Y1"]

@@ -99,6 +99,9 @@ def test_the_bot_endpoint_shows_the_deployment(conn, settings, ctx: WorkerContex
     assert value(text, "imagine_queue_waiting", queue=keys.IMAGE_QUEUE, guild="222") == 1
     assert value(text, "imagine_queue_waiting", queue=keys.IMAGE_QUEUE, guild="none") == 1
     assert value(text, "imagine_queue_oldest_wait_seconds", queue=keys.IMAGE_QUEUE) >= 0
+    assert value(text, "imagine_redis_used_bytes") > 0
+    assert value(text, "imagine_redis_family_keys", family="imagine:job:<id>") == 7  # every job's record
+    assert value(text, "imagine_redis_family_bytes", family="rq:job:<id>") > 0
 
 
 def test_status_prints_queues_workers_and_the_last_failures(conn, settings, ctx: WorkerContext) -> None:
@@ -110,6 +113,7 @@ def test_status_prints_queues_workers_and_the_last_failures(conn, settings, ctx:
     text = status.render(conn)
     assert f"{keys.IMAGE_QUEUE}: 1 waiting, 0 running" in text and "by server: 42: 1" in text
     assert "last failures: 1" in text and "unknown_model" in text and "unknown model 'nope'" in text
+    assert "redis memory: " in text and "largest key families:" in text and "  imagine:job:<id>: 2 keys, " in text
     failures = status.failures(conn)
     assert failures[0]["worker"] == "test-worker" and failures[0]["retrying"] is False
     # The burst worker has left RQ's list, so status shows no live worker; its description is there for one.
