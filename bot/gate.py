@@ -2,8 +2,8 @@
 attachments all pass the same cheap checks (blocked member, channel, banned words, model, NSFW, sizes: the
 server's rules in `imagine.admission`) before anything is decoded, downloaded, stored or posted.
 
-One round trip to Redis. The counting limits (jobs at once, per hour, the pause) stay in the enqueue's own atomic
-script; these checks come first so that a refused member costs nothing more than that round trip.
+Two round trips to Redis: the rules, then a look ahead at the counting limits (jobs at once, per hour, the pause,
+the queue's depth) through the enqueue's own script in a dry run; the enqueue still decides them atomically.
 
 Refusals that look like probing rather than a member's honest mistake (a blocked member trying anyway, a button
 of another server's image, a hostile attachment) also go to the server's moderator log, at most one entry per
@@ -53,9 +53,16 @@ async def admit(
         return
     requester = Requester(guild_id=guild_id, channel_id=channel_id, user_id=user.id, age_restricted=age_restricted)
     probe = spec.model_copy(update={"requester": requester})
-    rules = await asyncio.to_thread(admission.read_rules, bot.queue_conn, guild_id, user.id, bot.settings)
-    try:
+
+    def rules_then_counts() -> None:
+        # Off the event loop: a round trip, the banned-word match, then the counting limits' look ahead (so a
+        # reaction's public status message is not posted for a job the enqueue would refuse).
+        rules = admission.read_rules(bot.queue_conn, guild_id, user.id, bot.settings)
         admission.check(probe, rules)
+        admission.probe(bot.queue_conn, keys.IMAGE_QUEUE, guild_id, user.id, rules, bot.settings)
+
+    try:
+        await asyncio.to_thread(rules_then_counts)
     except admission.Refused as refused:
         log.info("%s by user %s in server %s refused: %s", what, user.id, guild_id, refused.limit)
         if refused.limit in NOTED:

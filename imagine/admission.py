@@ -156,13 +156,27 @@ def admit(conn: redis.Redis, queue: Queue, job: Job, spec: JobSpec, settings: Se
         lim = rules.limits
         admission = fair.submit(conn, queue, job, guild_id=r.guild_id, user_id=user_id, limits=lim, global_cap=cap)
     if admission.refused:
-        n = {
-            "member_active": lim.member_active,
-            "member_hourly": lim.member_hourly,
-            "queue_depth": lim.queue_depth,
-            "global_queue": f"{cap:,}",
-        }
-        text = COUNTED[admission.refused].format(n=n.get(admission.refused, ""), when=in_time(admission.retry_after))
-        text += f" (limit: `{admission.refused}`)"
-        raise Refused(admission.refused, text, admission.retry_after or None)
+        raise counted_refusal(admission, lim, cap)
     return admission
+
+
+def probe(conn: redis.Redis, queue_name: str, guild_id: int, user_id: int, rules: Rules, settings: Settings) -> None:
+    """Raise `Refused` when the counting limits would turn one more job of this member down now (a look ahead:
+    `admit` decides; see `imagine.fair.probe`)."""
+    cap = settings.max_waiting
+    admission = fair.probe(conn, queue_name, guild_id=guild_id, user_id=user_id, limits=rules.limits, global_cap=cap)
+    if admission.refused:
+        raise counted_refusal(admission, rules.limits, cap)
+
+
+def counted_refusal(admission: fair.Admission, lim: GuildLimits, cap: int) -> Refused:
+    """The member's line for a counting limit's refusal, naming the limit."""
+    n = {
+        "member_active": lim.member_active,
+        "member_hourly": lim.member_hourly,
+        "queue_depth": lim.queue_depth,
+        "global_queue": f"{cap:,}",
+    }
+    text = COUNTED[admission.refused].format(n=n.get(admission.refused, ""), when=in_time(admission.retry_after))
+    text += f" (limit: `{admission.refused}`)"
+    return Refused(admission.refused, text, admission.retry_after or None)

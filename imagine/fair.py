@@ -112,7 +112,40 @@ def submit(
         job.set_status(JobStatus.QUEUED, pipeline=pipe)
         job.save(pipeline=pipe)
         pipe.execute()
-    args: list[Any] = [job.id, str(guild_id), str(user_id), repr(now if now is not None else time.time())]
+    args = _admission_args(job.id, guild_id, user_id, limits, global_cap, now)
+    extra = _admission_keys(guild_id, user_id)
+    refused, retry_after = (_text(v) for v in _run(conn, fair_lua.SUBMIT, queue.name, args, extra))
+    if refused:
+        conn.delete(job.key)
+        return Admission(refused, float(retry_after))
+    return Admission("", 0.0)
+
+
+def probe(
+    conn: redis.Redis,
+    queue_name: str,
+    *,
+    guild_id: int,
+    user_id: int,
+    limits: GuildLimits,
+    global_cap: int | None = None,
+) -> Admission:
+    """What `submit` would answer for one more job of this member now, placing nothing.
+
+    A look ahead for callers that must show something before they enqueue (a reaction's public status message):
+    `submit` still decides, atomically, so two requests at once may both pass here and one be refused there.
+    """
+    args = [*_admission_args("", guild_id, user_id, limits, global_cap, None), "1"]
+    extra = _admission_keys(guild_id, user_id)
+    refused, retry_after = (_text(v) for v in _run(conn, fair_lua.SUBMIT, queue_name, args, extra))
+    return Admission(refused, float(retry_after))
+
+
+def _admission_args(
+    job_id: str, guild_id: int, user_id: int, limits: GuildLimits | None, global_cap: int | None, now: float | None
+) -> list[Any]:
+    """SUBMIT's ARGV after the prefix (see `imagine.fair_lua.SUBMIT`)."""
+    args: list[Any] = [job_id, str(guild_id), str(user_id), repr(now if now is not None else time.time())]
     if limits is None:
         args += ["", "", "", "", "", ""]
     else:
@@ -125,27 +158,26 @@ def submit(
             ACTIVE_TTL,
         ]
     args.append("" if global_cap is None else global_cap)
-    extra = [
+    return args
+
+
+def _admission_keys(guild_id: int, user_id: int) -> list[str]:
+    return [
         keys.member(guild_id, user_id, "active"),
         keys.member(guild_id, user_id, "hourly"),
         keys.guild(guild_id, "active"),
     ]
-    refused, retry_after = (_text(v) for v in _run(conn, fair_lua.SUBMIT, queue.name, args, extra))
-    if refused:
-        conn.delete(job.key)
-        return Admission(refused, float(retry_after))
-    return Admission("", 0.0)
 
 
 def place(conn: redis.Redis, queue_name: str, job_id: str, guild_id: int, user_id: int) -> None:
     """Put a job id in its fair place with no admission checks and no RQ record (benchmarks, the model test)."""
-    extra = [
-        keys.member(guild_id, user_id, "active"),
-        keys.member(guild_id, user_id, "hourly"),
-        keys.guild(guild_id, "active"),
-    ]
-    args = [job_id, str(guild_id), str(user_id), repr(time.time()), "", "", "", "", "", "", ""]
-    _run(conn, fair_lua.SUBMIT, queue_name, args, extra)
+    _run(
+        conn,
+        fair_lua.SUBMIT,
+        queue_name,
+        _admission_args(job_id, guild_id, user_id, None, None, None),
+        _admission_keys(guild_id, user_id),
+    )
 
 
 def pop(conn: redis.Redis, queue_name: str, expected: str | None = None) -> tuple[str, bool] | None:

@@ -162,7 +162,8 @@ end
 
 #: KEYS 4-6: the member's active and hourly sets, the server's active set. ARGV: prefix, job id, server, member,
 #: now, then (empty when unlimited) member_active, member_hourly, queue_depth, paused_accepts (1/0), window
-#: seconds, active-set TTL; then the cap on jobs waiting in the whole queue (empty: none).
+#: seconds, active-set TTL; then the cap on jobs waiting in the whole queue (empty: none); then '1' for a dry run
+#: (the checks alone: nothing counted or placed, no job needed).
 #: Returns {limit, retry_after}: limit '' when admitted. The member's set is pruned of ended jobs at every admission
 #: (it holds at most `member_active`); the server's only when it looks full, so an admission costs O(log n) plus
 #: the member's limit, and O(queue_depth) only at the server's limit.
@@ -192,6 +193,7 @@ if ARGV[6] ~= '' then
     return {'member_hourly', tostring(tonumber(oldest[2]) + window - now)}
   end
   if count(KEYS[6], depth, false) >= depth then return {'queue_depth', '0'} end
+  if ARGV[13] == '1' then return {'', '0'} end
   redis.call('ZADD', KEYS[4], now, id)
   redis.call('ZADD', KEYS[5], now, id)
   redis.call('ZADD', KEYS[6], now, id)

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from imagine import keys, moderation
+from imagine import keys, limits, moderation
 from tests.bot.fixtures import Front
 from tests.bot.test_generation import imagine
 
@@ -58,3 +58,19 @@ async def test_a_refused_reaction_posts_nothing_and_is_noted(front: Front) -> No
     await asyncio.sleep(0.5)
     assert len(moderation.history(front.conn, scene.guild.id)) == 1
     assert front.conn.exists(keys.guild(scene.guild.id, f"noted:{scene.bob.id}:blocked"))
+
+
+async def test_a_reaction_over_a_counting_limit_posts_nothing(front: Front) -> None:
+    """The counting limits are looked at before a reaction's public status message: none is posted and deleted."""
+    fake, scene = front.fake, front.scene
+    inter = await imagine(front, "reacted on")
+    await front.work()
+    result = await fake.wait_for(lambda: (m := fake.message(inter.original_message_id or 0)).components and m, what="r")
+    limits.store(front.conn, scene.guild.id, "member_active", 1)
+    await imagine(front, "bob's one job", user=scene.bob.id)  # waits: bob is at his limit of one
+    before = {m.id for m in fake.messages(scene.channel.id, include_deleted=True)}
+    await fake.react(result.id, "🔄", user_id=scene.bob.id)
+    await asyncio.sleep(1.0)
+    posted = [m for m in fake.messages(scene.channel.id, include_deleted=True) if m.id not in before]
+    assert posted == []
+    assert front.conn.zcard(keys.member(scene.guild.id, scene.bob.id, "active")) == 1
