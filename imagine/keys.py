@@ -117,6 +117,8 @@ def worker_info(name: str) -> str:
 PAUSED = f"{PREFIX}paused"
 #: Sorted set of servers the bot has left, by when: their data is purged after a grace (`imagine.retention`).
 LEFT_GUILDS = f"{PREFIX}guilds:left"
+#: Set of servers the bot was last seen in, so a leave while it was offline is noticed at its next start.
+IN_GUILDS = f"{PREFIX}guilds:in"
 #: Set of the RQ queue names the fair scheduler orders (pause and resume walk them).
 FAIR_QUEUES = f"{PREFIX}fair:queues"
 #: How many moderator actions a server's log keeps.

@@ -24,12 +24,27 @@ LEFT_REASON = "the bot has left this server, so this job was cancelled."
 
 
 def left(conn: redis.Redis, guild_id: int, now: float | None = None) -> None:
-    conn.zadd(keys.LEFT_GUILDS, {str(int(guild_id)): now if now is not None else time.time()})
+    with conn.pipeline() as pipe:
+        pipe.srem(keys.IN_GUILDS, str(int(guild_id)))
+        pipe.zadd(keys.LEFT_GUILDS, {str(int(guild_id)): now if now is not None else time.time()})
+        pipe.execute()
 
 
 def rejoined(conn: redis.Redis, guild_id: int) -> bool:
-    """True when the server was waiting for its purge (its data is kept)."""
-    return bool(conn.zrem(keys.LEFT_GUILDS, str(int(guild_id))))
+    """Note the server as one the bot is in; True when it was waiting for its purge (its data is kept)."""
+    with conn.pipeline() as pipe:
+        pipe.sadd(keys.IN_GUILDS, str(int(guild_id)))
+        pipe.zrem(keys.LEFT_GUILDS, str(int(guild_id)))
+        return bool(pipe.execute()[1])
+
+
+def reconcile(conn: redis.Redis, present: set[int], now: float | None = None) -> list[int]:
+    """Note as left every server the bot was in and is not now (it was removed while offline); their ids."""
+    raw: Any = conn.smembers(keys.IN_GUILDS)
+    gone = sorted(int(g) for g in raw if int(g) not in present)
+    for guild_id in gone:
+        left(conn, guild_id, now)
+    return gone
 
 
 def purge_due(conn: redis.Redis, grace_s: float, now: float | None = None) -> list[int]:

@@ -1,5 +1,6 @@
-"""The servers the bot is in: when it leaves one, that server's data is purged after a grace period; a rejoin
-within the grace keeps it (`imagine.retention`). A background task runs the purge every `SWEEP_S` seconds."""
+"""The servers the bot is in: when it leaves one (or, seen at start-up, was removed while offline), that server's
+data is purged after a grace period; a rejoin within the grace keeps it (`imagine.retention`). A background task
+runs the purge every `SWEEP_S` seconds."""
 
 from __future__ import annotations
 
@@ -49,6 +50,18 @@ class Servers(commands.Cog):
     async def on_guild_available(self, guild: discord.Guild) -> None:
         """A server seen again (at start-up, or a GUILD_CREATE marked available) is one the bot is in."""
         await self.on_guild_join(guild)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """Servers the bot was in before and is not now were left while it was offline: their grace starts now."""
+        await self.reconcile()
+
+    async def reconcile(self) -> list[int]:
+        present = {guild.id for guild in self.bot.guilds}
+        gone = await asyncio.to_thread(retention.reconcile, self.bot.queue_conn, present)
+        for guild_id in gone:
+            log.info("not in server %s any more (left while offline); its data goes in %d s", guild_id, self.grace)
+        return gone
 
     @property
     def grace(self) -> int:

@@ -39,3 +39,14 @@ async def test_leaving_then_rejoining_keeps_the_servers_data_and_a_purge_forgets
     front.conn.zadd(keys.LEFT_GUILDS, {str(guild_id): 0})  # as if the grace had passed
     assert await servers.sweep() == [guild_id]
     assert not front.conn.exists(keys.guild(guild_id, "limits"))
+
+
+async def test_a_server_left_while_the_bot_was_offline_is_noticed_at_start(front: Front) -> None:
+    guild_id = front.scene.guild.id
+    await until(lambda: front.conn.sismember(keys.IN_GUILDS, str(guild_id)), "the server to be noted as joined")
+    front.conn.sadd(keys.IN_GUILDS, "4242")  # the bot was in it before, and was removed while offline
+    servers = front.bot.get_cog("Servers")
+    assert await servers.reconcile() == [4242]
+    assert front.conn.zscore(keys.LEFT_GUILDS, "4242") is not None
+    assert front.conn.zscore(keys.LEFT_GUILDS, str(guild_id)) is None  # the bot is still in this one
+    assert not front.conn.sismember(keys.IN_GUILDS, "4242")

@@ -59,8 +59,9 @@ def test_a_thousand_members_then_half_the_servers_left(conn: redis.Redis, settin
         assert limits.load(conn, guild, settings).member_hourly == 30
         assert moderation.blocked(conn, guild) == [1]
     families = {n.split(":")[1] for n in names if n.startswith("imagine:")}
-    assert families <= {"guild", "member", "job", "fair", "models"}, families
+    assert families <= {"guild", "guilds", "member", "job", "fair", "models"}, families
     assert not conn.exists(keys.LEFT_GUILDS)
+    assert not {int(g) for g in conn.smembers(keys.IN_GUILDS)} & set(gone)  # only servers the bot is in
 
 
 def test_a_left_servers_waiting_jobs_are_cancelled(conn: redis.Redis, settings: Settings) -> None:
