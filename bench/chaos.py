@@ -382,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     found = asyncio.run(go())
     print(summary(found))
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # out/ is not in a fresh checkout
         args.out.write_text(json.dumps(found, indent=2))
     print(f"logs: {work / 'logs'}" if args.keep else "", end="\n" if args.keep else "")
     if not args.keep:
