@@ -47,7 +47,7 @@ RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py ima
 	bench/chaos.py bench/chaos_procs.py bench/chaos_report.py tests/reliability
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract imagine/keys.py \
-	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
+	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py imagine/devices.py \
 	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
 	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py models/prompt_cache.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
