@@ -23,7 +23,7 @@ LOCK_ARGS ?=
 
 # The Discord front end: the bot, worker-side delivery, and their tests.
 FRONT_PATHS := bot/__init__.py bot/actions.py bot/checks.py bot/client.py bot/errors.py bot/flags.py bot/jobs.py \
-	bot/launcher.py bot/store.py bot/views.py bot/cogs/__init__.py bot/cogs/generation.py bot/cogs/help.py \
+	bot/launcher.py bot/store.py bot/sync.py bot/views.py bot/cogs/__init__.py bot/cogs/generation.py bot/cogs/help.py \
 	bot/cogs/preferences.py bot/cogs/results.py worker/delivery.py worker/discord_rest.py worker/targets.py \
 	worker/variations.py imagine/ui.py imagine/uploads.py imagine/supervisor.py tests/bot tests/e2e
 # Moderation and fair order (issue 5): limits, admission, the fair queue, /mod, /queue, /cancel.

@@ -118,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="queue length, workers and advertised models")
     bot = sub.add_parser("bot", help="run the Discord bot")
-    bot.add_argument("--sync-global", action="store_true", help="sync slash commands globally at start (slow to show)")
+    bot.add_argument(
+        "--sync-global", action="store_true", help="sync global slash commands at start, even unchanged ones"
+    )
     up = sub.add_parser("up", help="Redis (embedded when REDIS_URL is unset), workers and the bot; Ctrl-C stops all")
     up.add_argument("--workers", type=int, help="worker processes, one per GPU (default: one per --devices, or 1)")
     up.add_argument(
