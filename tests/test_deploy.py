@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, invite_permissions
 
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.worker.yml", "docker-compose.remote-redis.yml")
 
@@ -260,6 +260,29 @@ def test_hf_token_is_explained_for_owners() -> None:
     example = (ROOT / ".env.example").read_text()
     assert re.search(r"^HF_TOKEN=$", example, re.M) and "gated" in example
     assert "HF_TOKEN" in (ROOT / "README.md").read_text()
+
+
+def test_the_invite_asks_for_what_the_bot_and_workers_use_and_names_it() -> None:
+    import discord
+
+    granted = discord.Permissions(invite_permissions())
+    names = {name for name, on in granted if on}  # discord.py iterates View Channel under its old name
+    assert names == {
+        "read_messages",
+        "send_messages",
+        "send_messages_in_threads",  # a late result or a reaction's result posted in a thread
+        "embed_links",
+        "attach_files",
+        "read_message_history",  # replies to the request; U/V read images back from a result
+    }
+    readme = (ROOT / "README.md").read_text()
+    listed = re.search(r"these permissions: (.*?) \((\d+)\)", readme, re.S)
+    assert listed is not None and int(listed.group(2)) == granted.value
+    spoken = {"_".join(part.lower().split()) for part in listed.group(1).split(",")}
+    assert spoken == (names - {"read_messages"}) | {"view_channels"}
+    # The bot never reacts, so it does not ask for Add Reactions.
+    code = "".join(path.read_text() for folder in ("bot", "worker") for path in (ROOT / folder).rglob("*.py"))
+    assert ".add_reaction(" not in code and "/reactions/" not in code
 
 
 def test_ci_fails_when_no_tests_ran() -> None:
