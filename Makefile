@@ -23,7 +23,7 @@ LOCK_ARGS ?=
 
 # The Discord front end: the bot, worker-side delivery, and their tests.
 FRONT_PATHS := bot/__init__.py bot/actions.py bot/checks.py bot/client.py bot/errors.py bot/flags.py bot/jobs.py \
-	bot/launcher.py bot/store.py bot/views.py bot/cogs/__init__.py bot/cogs/generation.py bot/cogs/help.py \
+	bot/launcher.py bot/store.py bot/sync.py bot/views.py bot/cogs/__init__.py bot/cogs/generation.py bot/cogs/help.py \
 	bot/cogs/preferences.py bot/cogs/results.py worker/delivery.py worker/discord_rest.py worker/targets.py \
 	worker/variations.py imagine/ui.py imagine/uploads.py imagine/supervisor.py tests/bot tests/e2e
 # Moderation and fair order (issue 5): limits, admission, the fair queue, /mod, /queue, /cancel.
@@ -51,7 +51,7 @@ RELIABILITY_PATHS := worker/reaper.py worker/idempotency.py worker/outbox.py ima
 SECURITY_PATHS := worker/allowed.py imagine/tokens.py bot/gate.py tests/scan.py
 # The spine's files that lint and type checks cover; other packages add theirs as they are ready.
 LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/contract imagine/keys.py \
-	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py \
+	imagine/progress.py imagine/queue.py imagine/redis.py imagine/settings.py imagine/devices.py \
 	worker/__init__.py worker/context.py worker/encoding.py worker/jobs.py worker/pipelines.py worker/worker.py \
 	models/loader.py models/registry.py models/samplers.py models/tiny.py models/training.py models/cpu.py models/prompt_cache.py bench/spine.py \
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \

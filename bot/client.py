@@ -1,7 +1,8 @@
 """The bot: a `commands.Bot` that is handed its settings and Redis connections, and loads one cog per concern.
 
-Commands are synced to the development server at every start when one is configured (they show at once there);
-global sync happens only when asked for (`imagine bot --sync-global`), never on a plain start.
+Commands are synced to the development server at every start when one is configured (they show at once there).
+Without one, global commands are synced on deploy: when their hash differs from the last sync's (bot/sync.py),
+never on every start; `imagine bot --sync-global` syncs them in any case.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from discord import app_commands
 from discord.ext import commands
 from redis.asyncio import Redis as AsyncRedis
 
-from bot import errors
+from bot import errors, sync
 from bot.jobs import Submitter
 from bot.store import Store
 from imagine.settings import Settings
@@ -80,9 +81,9 @@ class ImagineBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the development server %s", len(synced), guild.id)
-        if self.sync_global:
-            synced = await self.tree.sync()
-            log.info("synced %d commands globally (they may take a while to show everywhere)", len(synced))
+        if self.sync_global or not self.settings.dev_guild_id:
+            assert self.application_id is not None  # set by login, before setup_hook
+            await sync.sync_global_if_changed(self.tree, self.redis, self.application_id, force=self.sync_global)
 
     async def on_ready(self) -> None:
         log.info("logged in as %s (%s) in %d servers", self.user, getattr(self.user, "id", "?"), len(self.guilds))

@@ -118,9 +118,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("status", help="queue length, workers and advertised models")
     bot = sub.add_parser("bot", help="run the Discord bot")
-    bot.add_argument("--sync-global", action="store_true", help="sync slash commands globally at start (slow to show)")
+    bot.add_argument(
+        "--sync-global", action="store_true", help="sync global slash commands at start, even unchanged ones"
+    )
     up = sub.add_parser("up", help="Redis (embedded when REDIS_URL is unset), workers and the bot; Ctrl-C stops all")
-    up.add_argument("--workers", type=int, default=1, help="worker processes (one per GPU)")
+    up.add_argument("--workers", type=int, help="worker processes, one per GPU (default: one per --devices, or 1)")
+    up.add_argument(
+        "--devices",
+        help="one device per worker, e.g. cuda:0,cuda:1 or cpu,cpu (default: worker i on cuda:i when CUDA is here)",
+    )
     up.add_argument("--sync-global", action="store_true", help="passed on to the bot")
     up.add_argument("--preload", action="append", default=[], help="passed on to each worker")
     return parser
@@ -337,17 +343,40 @@ def _bot(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from imagine import devices
     from imagine.supervisor import Supervisor
 
-    if args.workers < 1:
-        print("imagine up: --workers must be at least 1", file=sys.stderr)
-        return 2
     if missing := missing_worker_extra("imagine up: the workers"):
         print(missing, file=sys.stderr)
         return 2
+    try:
+        names = devices.parse(args.devices) if args.devices is not None else None
+        cuda_count = _cuda_count() if devices.needs_cuda_count(names, settings.device) else 0
+        plan = devices.plan(
+            args.workers,
+            names,
+            default_device=settings.device,
+            cuda_count=cuda_count,
+            metrics_port=settings.worker_metrics_port,
+        )
+    except devices.DevicesError as exc:
+        print(f"imagine up: {exc}", file=sys.stderr)
+        return 2
+    for warning in plan.warnings:
+        log.warning("%s", warning)
+    for slot in plan.slots:
+        port = f"metrics :{slot.metrics_port}" if slot.metrics_port else "no metrics"
+        print(f"imagine up: worker-{slot.index + 1} on {slot.device}, {port}", file=sys.stderr)
     bot_args = ["--sync-global"] if args.sync_global else []
     worker_args = [a for name in args.preload for a in ("--preload", name)]
-    return Supervisor(settings, workers=args.workers, bot_args=bot_args, worker_args=worker_args).run()
+    return Supervisor(settings, workers=plan.slots, bot_args=bot_args, worker_args=worker_args).run()
+
+
+def _cuda_count() -> int:
+    """CUDA devices this process sees (CUDA_VISIBLE_DEVICES applies); torch reads it without taking a card."""
+    import torch
+
+    return int(torch.cuda.device_count())
 
 
 if __name__ == "__main__":

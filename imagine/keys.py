@@ -128,3 +128,8 @@ MODLOG_SIZE = 1000
 def fair(queue_name: str, name: str) -> str:
     """Fair-order state of one queue (`imagine.fair_lua` lists its keys); `fair(queue, "")` is their prefix."""
     return f"{PREFIX}fair:{queue_name}:{name}"
+
+
+def synced_commands(application_id: int) -> str:
+    """String: hash of the global slash commands last synced for this Discord application (bot/sync.py). No TTL."""
+    return f"{PREFIX}commands:synced:{int(application_id)}"

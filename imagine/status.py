@@ -111,7 +111,9 @@ def render(conn: redis.Redis, failures_shown: int = 10) -> str:
     for view in found:
         info = view.info
         models = ", ".join(info.get("models") or []) or "none loaded"
-        where = f"{info.get('device', '?')} {info.get('dtype', '')}".strip()
+        if info.get("offers"):
+            models += f" (offers {', '.join(info['offers'])})"
+        where = f"{info.get('device', '?')} {info.get('dtype', '')}".strip() + _memory(info.get("memory"))
         port = f", metrics :{info['metrics_port']}" if info.get("metrics_port") else ""
         lines.append(f"  {view.name}: {view.state} on {', '.join(view.queues)}; {where}; models: {models}{port}")
     counts = stats(conn)
@@ -129,6 +131,18 @@ def render(conn: redis.Redis, failures_shown: int = 10) -> str:
             f" - {item.get('error')} [{item.get('worker')}]"
         )
     return "\n".join(lines)
+
+
+def _memory(memory: Any) -> str:
+    """`, 5.2/80.0 GiB used` for a card, `, 1.3 GiB resident` for a CPU worker, nothing when unknown."""
+    if not isinstance(memory, dict):
+        return ""
+    gib = 2**30
+    if isinstance(memory.get("used"), int) and isinstance(memory.get("total"), int):
+        return f", {memory['used'] / gib:.1f}/{memory['total'] / gib:.1f} GiB used"
+    if isinstance(memory.get("rss"), int):
+        return f", {memory['rss'] / gib:.1f} GiB resident"
+    return ""
 
 
 def _text(value: Any) -> str:

@@ -1,5 +1,6 @@
 """`imagine up`: Redis (embedded when REDIS_URL is unset), N workers and the bot, from one command.
 
+Worker i runs on its own device with its own metrics port (imagine/devices.py plans them).
 Each worker and the bot is its own process (`imagine worker`, `imagine bot`), exactly as they run on separate
 machines, in its own session so that a Ctrl-C reaches only this supervisor: it then stops them in order (SIGTERM:
 the bot closes, workers finish or hand back their job), waits, kills what is left, and stops the embedded Redis
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from imagine import redis as imagine_redis
+from imagine.devices import WorkerSlot
 from imagine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,28 @@ class Child:
         return len([t for t in self.starts if time.monotonic() - t < 60]) < RESTARTS_PER_MINUTE
 
 
+def _slot_args(slot: WorkerSlot | None) -> list[str]:
+    """`imagine worker` options that put a worker on its own device and metrics port."""
+    if slot is None:
+        return []
+    return ["--device", slot.device, "--metrics-port", str(slot.metrics_port)]
+
+
 class Supervisor:
     def __init__(
-        self, settings: Settings, *, workers: int = 1, bot_args: Sequence[str] = (), worker_args: Sequence[str] = ()
+        self,
+        settings: Settings,
+        *,
+        workers: int | Sequence[WorkerSlot] = 1,
+        bot_args: Sequence[str] = (),
+        worker_args: Sequence[str] = (),
     ) -> None:
         self.settings = settings
         base = [sys.executable, "-m", "imagine"]
-        self.workers = [Child(f"worker-{i + 1}", [*base, "worker", *worker_args]) for i in range(workers)]
+        slots = workers if not isinstance(workers, int) else [None] * workers
+        self.workers = [
+            Child(f"worker-{i + 1}", [*base, "worker", *_slot_args(slot), *worker_args]) for i, slot in enumerate(slots)
+        ]
         self.bot = Child("bot", [*base, "bot", *bot_args])
         self.stopping = False
 

@@ -15,6 +15,15 @@ from imagine.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def invite_permissions() -> int:
+    """The permissions integer of the README's invite link (what an owner grants the bot)."""
+    import re
+
+    found = re.findall(r"discord\.com/oauth2/authorize\?[^`\s]*permissions=(\d+)", (ROOT / "README.md").read_text())
+    assert len(set(found)) == 1, found
+    return int(found[0])
+
+
 def context_with(ctx: Any, redis_url: str, data_dir: Path, **overrides: object) -> Any:
     """A worker context sharing `ctx`'s connection and resident pipelines, with other settings (batch, bf16...)."""
     from worker.context import WorkerContext

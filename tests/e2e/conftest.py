@@ -24,7 +24,7 @@ import pytest_asyncio
 import redis
 
 from tests.e2e.plain_model import build_plain
-from tests.helpers import ROOT
+from tests.helpers import ROOT, invite_permissions
 from tests.support import permissions as P
 from tests.support.scenario import FakeDiscord
 from tests.support.state import Guild, Interaction, Member, Message, Role
@@ -155,6 +155,9 @@ class Stack:
     async def scene(self) -> Scene:
         fake = self.fake
         channel = await fake.create_channel(self.guild.id, f"test-{len(self.guild.channel_ids)}")
+        # The bot has exactly what the README's invite link asks for, whatever @everyone may do here: a permission
+        # that delivery needs and the link lacks fails these tests.
+        await fake.set_overwrite(channel.id, fake.world.bot.id, member=True, deny=P.ALL & ~invite_permissions())
         n = len(self.guild.member_ids)
         alice = await fake.create_member(self.guild.id, f"alice{n}")
         bob = await fake.create_member(self.guild.id, f"bob{n}")
@@ -213,7 +216,7 @@ async def stack(
     conn.flushdb()
     log_dir = tmp_path_factory.mktemp("e2e-logs")
     async with FakeDiscord() as fake:
-        guild = await fake.create_guild("E2E", channels=("general",))
+        guild = await fake.create_guild("E2E", channels=("general",), bot_permissions=invite_permissions())
         mod_role = await fake.create_role(guild.id, "Moderator", P.MANAGE_MESSAGES)
         env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
         env.update(

@@ -1,13 +1,17 @@
-"""`imagine up`: embedded Redis (no REDIS_URL), a worker and the bot from one command; Ctrl-C stops them all."""
+"""`imagine up`: embedded Redis (no REDIS_URL), workers and the bot from one command; Ctrl-C stops them all; with
+`--devices` each worker runs on its own device and serves its own metrics port."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -106,3 +110,98 @@ async def test_up_runs_everything_and_ctrl_c_stops_it_all(data_dir: Path, e2e_re
                 proc.kill()
                 proc.wait()
             log.close()
+
+
+def free_port_pair() -> int:
+    """A port P with P and P+1 both free now (the two workers' /metrics)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port >= 65535:
+            continue
+        with socket.socket() as second:
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two free ports in a row")
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+async def test_up_puts_each_worker_on_its_own_device_and_metrics_port(
+    data_dir: Path, e2e_registry: Path, tmp_path: Path
+) -> None:
+    up_data = tmp_path / "data"
+    (up_data / "models").mkdir(parents=True)
+    (up_data / "models" / "tiny").symlink_to(data_dir / "models" / "tiny")
+    base = free_port_pair()
+    async with FakeDiscord() as fake:
+        guild = await fake.create_guild("Devices", channels=("general",))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
+        env.update(
+            DISCORD_TOKEN=fake.token,
+            IMAGINE_DISCORD_API_BASE=fake.api_base,
+            IMAGINE_DEV_GUILD_ID=str(guild.id),
+            IMAGINE_DATA_DIR=str(up_data),
+            IMAGINE_REGISTRY_FILE=str(e2e_registry),
+            IMAGINE_TORCH_THREADS="1",
+            IMAGINE_WORKER_METRICS_PORT=str(base),
+            IMAGINE_BOT_METRICS_PORT="0",
+            HF_HUB_OFFLINE="1",
+            OMP_NUM_THREADS="1",
+        )
+        log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imagine", "up", "--workers", "2", "--devices", "cpu,cpu"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            await fake.wait_for_bot(timeout=60)
+            info = json.loads((up_data / "redis" / "server.json").read_text())
+            conn = redis.Redis.from_url(info["url"])
+            from imagine import status
+
+            for _ in range(900):
+                views = status.workers(conn)
+                if len(views) == 2 and all(v.info.get("metrics_port") for v in views):
+                    break
+                await asyncio.sleep(0.1)
+            assert len(views) == 2, (tmp_path / "up.log").read_text()[-3000:]
+            # Each worker says where it runs and which port it serves; the ports are the base and the next one.
+            assert sorted(v.info["metrics_port"] for v in views) == [base, base + 1]
+            assert [v.info["device"] for v in views] == ["cpu", "cpu"]
+            assert len({v.info["pid"] for v in views}) == 2
+            for view in views:
+                text = scrape(view.info["metrics_port"])
+                labels = f'device="cpu",worker="{view.name}"'
+                assert f"imagine_worker_info{{{labels}}} 1.0" in text, text
+            status_env = {**env, "REDIS_URL": info["url"]}
+            shown = subprocess.run(
+                [sys.executable, "-m", "imagine", "status"], cwd=ROOT, env=status_env, capture_output=True, text=True
+            )
+            assert shown.returncode == 0, shown.stderr
+            lines = [ln for ln in shown.stdout.splitlines() if "GiB resident; models:" in ln]
+            assert len(lines) == 2 and all("cpu float32" in ln for ln in lines), shown.stdout
+            assert {re.search(r"metrics :(\d+)", ln).group(1) for ln in lines} == {str(base), str(base + 1)}  # type: ignore[union-attr]
+            conn.close()
+            startup = (tmp_path / "up.log").read_text()
+            assert f"worker-1 on cpu, metrics :{base}" in startup and f"worker-2 on cpu, metrics :{base + 1}" in startup
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+        assert proc.returncode == 0, (tmp_path / "up.log").read_text()[-3000:]

@@ -128,9 +128,19 @@ def test_status_prints_queues_workers_and_the_last_failures(conn, settings, ctx:
     assert "workers: 1" in text
     line = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("test-worker:")), text)
     head, models = line.split("; models: ")
-    assert head == f"test-worker: idle on {keys.IMAGE_QUEUE}; cpu float32", line
+    assert re.fullmatch(rf"test-worker: idle on {keys.IMAGE_QUEUE}; cpu float32, \d+\.\d GiB resident", head), line
     # The worker context (and its pipelines) is shared by the whole session: other models may be resident too.
-    assert models.endswith(", metrics :9101") and "tiny" in models.removesuffix(", metrics :9101").split(", "), line
+    resident, offers = models.removesuffix(", metrics :9101").split(" (offers ")
+    assert models.endswith(", metrics :9101") and "tiny" in resident.split(", "), line
+    assert offers.removesuffix(")").split(", ") == sorted(ctx.registry.models), line
+
+
+def test_a_worker_describes_its_memory_on_cpu_and_cuda() -> None:
+    rss = startup.memory_of(torch.device("cpu"))["rss"]
+    assert 50 * 2**20 < rss < 64 * 2**30  # this test process has torch loaded: tens of MiB at least
+    fake_cuda = SimpleNamespace(mem_get_info=lambda d: (60 * 2**30, 80 * 2**30))
+    assert startup.memory_of(torch.device("cuda", 1), fake_cuda) == {"used": 20 * 2**30, "total": 80 * 2**30}
+    assert status._memory({"used": 20 * 2**30, "total": 80 * 2**30}) == ", 20.0/80.0 GiB used"
 
 
 def test_gpu_memory_is_read_at_scrape_time() -> None:
