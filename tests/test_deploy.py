@@ -168,7 +168,11 @@ def test_every_setting_in_env_reaches_the_bot_and_the_worker(tmp_path: Path) -> 
         assert bot[secret] == worker[secret] == ""
     assert bot["IMAGINE_DATA_DIR"] == worker["IMAGINE_DATA_DIR"] == "/data"
     assert (bot["IMAGINE_BOT_METRICS_PORT"], worker["IMAGINE_WORKER_METRICS_PORT"]) == ("9100", "9101")
-    assert services["redis"]["environment"] == {"REDIS_PASSWORD": "samplepassword", "REDISCLI_AUTH": "samplepassword"}
+    assert services["redis"]["environment"] == {
+        "REDIS_PASSWORD": "samplepassword",
+        "REDISCLI_AUTH": "samplepassword",
+        "REDIS_MAXMEMORY": env["REDIS_MAXMEMORY"],
+    }
     assert {s["build"]["target"] for s in (services["bot"], services["worker"])} == {"bot", "worker"}
     assert str(tmp_path / "sample-models") in {v["source"] for v in services["worker"]["volumes"]}
 
