@@ -136,4 +136,6 @@ async def test_a_refused_reaction_leaves_no_status_message(front: Front) -> None
 
     await fake.wait_for(settled, what="alice's re-roll shown, bob's refused one gone")
     assert front.conn.zcard(keys.member(scene.guild.id, scene.bob.id, "active")) == 0
-    assert front.conn.zcard(keys.member(scene.guild.id, scene.alice.id, "active")) == 1
+    # The status message is posted before the enqueue (so the job can name it): wait for the enqueue itself.
+    alice_active = keys.member(scene.guild.id, scene.alice.id, "active")
+    await fake.wait_for(lambda: front.conn.zcard(alice_active) == 1, what="alice's re-roll enqueued")
