@@ -133,7 +133,7 @@ def sample_grid(images: list[Image.Image], columns: int = 10, scale: int = 3) ->
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m models.everyday.evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("snapshot", type=Path, nargs="?", help="probe snapshot (default: the newest)")
+    p.add_argument("snapshots", type=Path, nargs="*", help="probe snapshots, one JSON line each (default: the newest)")
     p.add_argument("--renders", action="store_true", help="score the world's own renders (the readers' ceiling)")
     p.add_argument("--all-objects", action="store_true", help="held-out scenes over every object, not the subset")
     p.add_argument("--limit", type=int, help="only the first N scenes of each set")
@@ -147,19 +147,18 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(a.threads)
     pool = None if a.all_objects else probe_subset()
-    meta: dict = {}
+    runs: list[tuple[dict, Draw]] = []
     if a.renders:
-        draw = draw_renders(_render_lookup(pool))
-    else:
-        snapshot = a.snapshot or max(SNAPSHOTS.glob("step-*.safetensors"))
-        draw = draw_snapshot(snapshot, a.steps, a.guidance)
-        meta = {"snapshot": str(snapshot)}
-    start = time.monotonic()
-    results = evaluate(draw, pool, a.limit)
-    grid = results.pop("grid")
-    if a.grid:
-        sample_grid(grid).save(a.grid)
-    print(json.dumps({**meta, **results, "seconds": round(time.monotonic() - start)}))
+        runs.append(({"renders": True}, draw_renders(_render_lookup(pool))))
+    for snapshot in a.snapshots or ([] if a.renders else [max(SNAPSHOTS.glob("step-*.safetensors"))]):
+        runs.append(({"snapshot": str(snapshot)}, draw_snapshot(snapshot, a.steps, a.guidance)))
+    for meta, draw in runs:  # one process for all: the candidates' features are computed once
+        start = time.monotonic()
+        results = evaluate(draw, pool, a.limit)
+        grid = results.pop("grid")
+        if a.grid:
+            sample_grid(grid).save(a.grid.with_name(f"{a.grid.stem}-{Path(meta.get('snapshot', 'renders')).stem}.png"))
+        print(json.dumps({**meta, **results, "seconds": round(time.monotonic() - start)}), flush=True)
 
 
 if __name__ == "__main__":
