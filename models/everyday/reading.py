@@ -62,8 +62,34 @@ def read_background(pixels: np.ndarray) -> str:
 
 
 def foreground(pixels: np.ndarray, background: str) -> np.ndarray:
-    """Boolean (SIZE, SIZE): the pixels far from the background's own picture."""
-    return np.linalg.norm(pixels - background_pixels(background), axis=2) > FOREGROUND
+    """Boolean (SIZE, SIZE): the pixels far from the background's own picture, after a 3x3 mean of the distance
+    (a sample's grain of lone off-colour pixels is not an object)."""
+    distance = np.linalg.norm(pixels - background_pixels(background), axis=2)
+    padded = np.pad(distance, 1, mode="edge")
+    smooth = sum(padded[dy : dy + SIZE, dx : dx + SIZE] for dy in range(3) for dx in range(3)) / 9
+    return (smooth > FOREGROUND) & (distance > FOREGROUND / 2)
+
+
+def main_parts(mask: np.ndarray, share: float = 0.25) -> np.ndarray:
+    """The mask's 4-connected parts of at least `share` of the largest one's pixels: an object in several pieces
+    (eyes, footprints) keeps them all, a few stray blobs of a grainy sample are dropped."""
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    sizes = [0]
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        sizes.append(0)
+        stack = [start]
+        labels[start] = len(sizes) - 1
+        while stack:
+            y, x = stack.pop()
+            sizes[-1] += 1
+            for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = len(sizes) - 1
+                    stack.append((ny, nx))
+    keep = [i for i, n in enumerate(sizes) if i and n >= share * max(sizes)]
+    return np.isin(labels, keep)
 
 
 def position_name(cx: float, cy: float) -> str:
@@ -105,4 +131,4 @@ def read_layout(image: Image.Image, scene: Scene) -> tuple[str, list[Placement]]
     """(background, one placement per object the scene asks for)."""
     pixels = as_native(image)
     background = read_background(pixels)
-    return background, [placement(m) for m in halves(foreground(pixels, background), scene)]
+    return background, [placement(main_parts(m)) for m in halves(foreground(pixels, background), scene)]
