@@ -41,6 +41,10 @@ DEPLOY_PATHS := models/families.py models/check.py models/lora.py worker/gpu.py 
 CLIP_PATHS := models/clips models/clips/world.py models/clips/captions.py models/clips/heldout.py \
 	models/clips/motion.py models/clips/card.py models/clips/tiny.py worker/video.py bot/cogs/animate.py \
 	tests/models/clips
+# Everyday things (issue 20): the everyday recipe's package (ruff; all but its diffusers loops typed too), its tests.
+EVERYDAY_PATHS := models/everyday models/everyday/catalog.py models/everyday/world.py models/everyday/captions.py \
+	models/everyday/heldout.py models/everyday/sprites.py models/everyday/reading.py models/everyday/text.py \
+	models/everyday/feature.py models/everyday/evaluate.py models/everyday/architecture.py tests/models/everyday
 # Speed (issue 8): cross-job batching, CPU speed settings, `make bench` and its tests.
 SPEED_PATHS := worker/batching.py worker/rendezvous.py worker/speed.py bench/__init__.py bench/__main__.py bench/common.py \
 	bench/throughput.py bench/sampler.py bench/frontend.py bench/quality.py bench/report.py tests/bench
@@ -57,7 +61,8 @@ LINT_PATHS := imagine/__init__.py imagine/__main__.py imagine/cli.py imagine/con
 	tests/conftest.py tests/helpers.py tests/test_deploy.py tests/imagine tests/worker tests/models/test_loader.py \
 	tests/models/test_registry.py tests/models/test_samplers.py tests/models/test_training.py tests/models/test_prompt_cache.py \
 	tests/models/shapes/test_shipped_model.py tests/models/shapes/test_train.py tests/test_install.py \
-	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS) $(SECURITY_PATHS)
+	$(FRONT_PATHS) $(DEPLOY_PATHS) $(MOD_PATHS) $(CLIP_PATHS) $(SPEED_PATHS) $(RELIABILITY_PATHS) $(SECURITY_PATHS) \
+	$(EVERYDAY_PATHS)
 TYPED_PATHS := $(filter %.py,$(filter-out tests/%,$(LINT_PATHS)))
 
 .PHONY: install lock demo test lint bench bench-quality bench-spine chaos clean
