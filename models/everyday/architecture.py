@@ -9,25 +9,21 @@ states into the UNet's cross-attention width, and padding tokens are zeroed so t
 from __future__ import annotations
 
 import torch
-from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 from torch import nn
 
+from models.shapes import architecture as shapes
 from models.shapes.unet import CoordUNet2DConditionModel
 
 from . import text
-from .world import SIZE
 
-TEXT_WIDTH = 128
+TEXT_WIDTH = shapes.TEXT_WIDTH
 CHANNELS = 3
 BLOCKS = (32, 64, 128)
 """The earlier capacity probe's UNet (4.0M parameters), which learned 100 objects to 69% top-1 in 2,300 steps."""
 
-SCHEDULE = {
-    "num_train_timesteps": 1000,
-    "beta_schedule": "squaredcos_cap_v2",
-    "prediction_type": "v_prediction",
-    "steps_offset": 1,
-}
+SCHEDULE = shapes.SCHEDULE
+make_train_scheduler = shapes.make_train_scheduler
+make_sample_scheduler = shapes.make_sample_scheduler
 
 
 class Projection(nn.Module):
@@ -43,26 +39,5 @@ class Projection(nn.Module):
 
 
 def make_unet(blocks: tuple[int, ...] = BLOCKS) -> CoordUNet2DConditionModel:
-    """Convolutions at 32 and 16, cross-attention at 8x8, pooled text added to the time embedding."""
-    return CoordUNet2DConditionModel(
-        sample_size=SIZE,
-        in_channels=CHANNELS,
-        out_channels=CHANNELS,
-        block_out_channels=blocks,
-        layers_per_block=1,
-        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_WIDTH,
-        attention_head_dim=4,  # diffusers' legacy name: the number of heads
-        norm_num_groups=8,
-        addition_embed_type="text",
-        addition_embed_type_num_heads=4,
-    )
-
-
-def make_train_scheduler() -> DDPMScheduler:
-    return DDPMScheduler(**SCHEDULE)
-
-
-def make_sample_scheduler() -> DPMSolverMultistepScheduler:
-    return DPMSolverMultistepScheduler(**SCHEDULE, algorithm_type="dpmsolver++", solver_order=2)
+    """The shapes model's UNet on RGB pixels, with wider blocks."""
+    return shapes.make_unet(channels=CHANNELS, blocks=blocks)

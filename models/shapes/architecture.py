@@ -71,13 +71,17 @@ def make_text_encoder(vocab_size: int) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
-def make_unet() -> CoordUNet2DConditionModel:
-    """Convolutions at 32 and 16, cross-attention at 8x8, pooled text added to the time embedding, coordinates in."""
+def make_unet(
+    channels: int = LATENT_CHANNELS, blocks: tuple[int, ...] = (32, 64, 64)
+) -> CoordUNet2DConditionModel:
+    """Convolutions at 32 and 16, cross-attention at 8x8, pooled text added to the time embedding, coordinates in.
+
+    `channels` and `blocks` let the everyday probe use the same UNet on RGB pixels with wider blocks."""
     return CoordUNet2DConditionModel(
         sample_size=SIZE,
-        in_channels=LATENT_CHANNELS,
-        out_channels=LATENT_CHANNELS,
-        block_out_channels=(32, 64, 64),
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=blocks,
         layers_per_block=1,
         down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
