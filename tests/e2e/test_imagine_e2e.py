@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from imagine import keys
 from tests.e2e.conftest import PROGRESS_INTERVAL, Scene, Stack, png_parameters
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
@@ -21,6 +22,9 @@ async def test_imagine_defers_queues_progresses_and_delivers(stack: Stack, scene
         user_id=scene.bob.id,
         options={"prompt": "a long one --steps 40", "count": 4},
     )
+    # Ours is sent only once the blocker is queued: two commands at once may reach the queue in either order.
+    blocker = await fake.wait_for_ack(blocker, timeout=5)
+    await stack.wait(lambda: stack.conn.get(keys.message(blocker.original_message_id or 0)), "the blocker queued")
     inter = await fake.slash(
         "imagine",
         channel_id=scene.channel_id,
