@@ -21,12 +21,14 @@ from pathlib import Path
 
 from PIL import Image
 
+from models.shapes.evaluate import sample_grid
+
 from .captions import canonical
 from .catalog import objects
 from .feature import rank
 from .heldout import free_word_prompts, heldout_scenes, probe_subset
 from .reading import read_layout
-from .world import SIZE, Scene, render
+from .world import Scene, render
 
 SNAPSHOTS = Path(__file__).resolve().parents[2] / ".data" / "everyday-probe" / "snapshots"
 Draw = Callable[[list[str], list[int]], list[Image.Image]]
@@ -120,15 +122,6 @@ def draw_snapshot(path: Path, steps: int, guidance: float, batch: int = 50) -> D
         return images
 
     return draw
-
-
-def sample_grid(images: list[Image.Image], columns: int = 10, scale: int = 3) -> Image.Image:
-    rows = (len(images) + columns - 1) // columns
-    grid = Image.new("RGB", (columns * SIZE * scale, rows * SIZE * scale), "white")
-    for i, image in enumerate(images):
-        tile = image.resize((SIZE * scale, SIZE * scale), Image.Resampling.NEAREST)
-        grid.paste(tile, ((i % columns) * SIZE * scale, (i // columns) * SIZE * scale))
-    return grid
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -22,6 +23,28 @@ from tests.helpers import ROOT
 from tests.support.scenario import FakeDiscord
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
+
+
+def up_env(fake: FakeDiscord, guild_id: int, up_data: Path, registry: Path) -> dict[str, str]:
+    """`imagine up`'s environment: no REDIS_URL (so it starts its own), the fake Discord, one thread a process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
+    env.update(
+        DISCORD_TOKEN=fake.token,
+        IMAGINE_DISCORD_API_BASE=fake.api_base,
+        IMAGINE_DEV_GUILD_ID=str(guild_id),
+        IMAGINE_DATA_DIR=str(up_data),
+        IMAGINE_REGISTRY_FILE=str(registry),
+        IMAGINE_TORCH_THREADS="1",
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+    )
+    return env
+
+
+def start_up(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "imagine", "up", *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 def children_of(pid: int) -> set[int]:
@@ -52,25 +75,9 @@ async def test_up_runs_everything_and_ctrl_c_stops_it_all(data_dir: Path, e2e_re
     async with FakeDiscord() as fake:
         guild = await fake.create_guild("Up", channels=("general",))
         alice = await fake.create_member(guild.id, "alice")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
-        env.update(
-            DISCORD_TOKEN=fake.token,
-            IMAGINE_DISCORD_API_BASE=fake.api_base,
-            IMAGINE_DEV_GUILD_ID=str(guild.id),
-            IMAGINE_DATA_DIR=str(up_data),
-            IMAGINE_REGISTRY_FILE=str(e2e_registry),
-            IMAGINE_TORCH_THREADS="1",
-            HF_HUB_OFFLINE="1",
-            OMP_NUM_THREADS="1",
-        )
+        env = up_env(fake, guild.id, up_data, e2e_registry)
         log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imagine", "up", "--workers", "1"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = start_up(["--workers", "1"], env, log)
         try:
             await fake.wait_for_bot(timeout=60)
             await fake.wait_for_commands("imagine", guild_id=guild.id, timeout=30)
@@ -143,27 +150,10 @@ async def test_up_puts_each_worker_on_its_own_device_and_metrics_port(
     base = free_port_pair()
     async with FakeDiscord() as fake:
         guild = await fake.create_guild("Devices", channels=("general",))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINE_") and k != "REDIS_URL"}
-        env.update(
-            DISCORD_TOKEN=fake.token,
-            IMAGINE_DISCORD_API_BASE=fake.api_base,
-            IMAGINE_DEV_GUILD_ID=str(guild.id),
-            IMAGINE_DATA_DIR=str(up_data),
-            IMAGINE_REGISTRY_FILE=str(e2e_registry),
-            IMAGINE_TORCH_THREADS="1",
-            IMAGINE_WORKER_METRICS_PORT=str(base),
-            IMAGINE_BOT_METRICS_PORT="0",
-            HF_HUB_OFFLINE="1",
-            OMP_NUM_THREADS="1",
-        )
+        env = up_env(fake, guild.id, up_data, e2e_registry)
+        env.update(IMAGINE_WORKER_METRICS_PORT=str(base), IMAGINE_BOT_METRICS_PORT="0")
         log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "imagine", "up", "--workers", "2", "--devices", "cpu,cpu"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = start_up(["--workers", "2", "--devices", "cpu,cpu"], env, log)
         try:
             await fake.wait_for_bot(timeout=60)
             info = json.loads((up_data / "redis" / "server.json").read_text())
